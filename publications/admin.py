@@ -1,0 +1,83 @@
+from django.contrib import admin
+from django.utils.html import format_html
+
+from .models import PageListing, Publication, RefreshRun
+
+SOURCE_FIELDS = [
+    "pmid", "kind", "title", "authors", "more_authors", "journal", "journal_title", "pub_year", "pub_month",
+    "pub_season", "medline_date", "volume", "issue", "pages", "doi", "in_pmc", "pmcid", "pmc_release_date",
+    "abstract", "publication_types", "dates", "language", "is_retracted", "retraction_notices", "source_xml",
+]  # fmt: skip
+
+
+@admin.register(Publication)
+class PublicationAdmin(admin.ModelAdmin):
+    """Publications come from PubMed: editors find and read them here, and curate them per page."""
+
+    list_display = ["pmid", "short_title", "author_line", "citation_line", "is_retracted"]
+    list_filter = ["is_retracted", "in_pmc", "kind", "pub_year"]
+    search_fields = ["=pmid", "title", "authors_text"]
+    readonly_fields = [*SOURCE_FIELDS, "created_at", "updated_at"]
+    fields = readonly_fields
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="title")
+    def short_title(self, obj):
+        return obj.title_text[:100]
+
+
+class PageListingInline(admin.TabularInline):
+    """A page's publication list: pin an entry to keep it on top, hide it to keep it off."""
+
+    model = PageListing
+    extra = 0
+    fields = ["position", "citation", "pinned", "hidden", "first_listed_at"]
+    readonly_fields = ["position", "citation", "first_listed_at"]
+    ordering = ["-pinned", "position"]
+    can_delete = True
+    verbose_name = "publication on this page"
+    verbose_name_plural = "Latest research publications (pin or hide per page)"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("publication")
+
+    @admin.display(description="publication")
+    def citation(self, listing):
+        pub = listing.publication
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener">{}</a><br><small>{} {}</small>',
+            pub.pubmed_url, pub.title_text, pub.author_line, pub.citation_line,
+        )  # fmt: skip
+
+
+class RefreshRunInline(admin.TabularInline):
+    model = RefreshRun
+    extra = 0
+    max_num = 0
+    can_delete = False
+    fields = ["started_at", "finished_at", "status", "pmids_found", "publications_new", "error"]
+    readonly_fields = fields
+    verbose_name_plural = "Refresh history"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).order_by("-started_at")
+
+
+@admin.register(RefreshRun)
+class RefreshRunAdmin(admin.ModelAdmin):
+    list_display = ["page", "started_at", "finished_at", "status", "pmids_found", "publications_new", "error"]
+    list_filter = ["status"]
+    search_fields = ["page__title", "error"]
+    list_select_related = ["page"]
+    readonly_fields = [f.name for f in RefreshRun._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

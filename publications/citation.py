@@ -1,0 +1,96 @@
+"""How a publication is cited on a page: the rules the seed page follows, in one place.
+
+Plain functions of plain values, so each citation shape is tested on its own.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from urllib.parse import quote_plus
+
+PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
+PUBMED_SEARCH_URL = "https://pubmed.ncbi.nlm.nih.gov/?term={term}"
+RELATED_URL = "https://pubmed.ncbi.nlm.nih.gov/?linkname=pubmed_pubmed&from_uid={pmid}"
+PMC_ARTICLE_URL = "https://pmc.ncbi.nlm.nih.gov/articles/{pmcid}/"
+PMC_SEARCH_URL = "https://pmc.ncbi.nlm.nih.gov/search/?term={term}"
+
+MAX_AUTHORS_IN_FULL = 4
+AUTHORS_BEFORE_ET_AL = 3
+
+
+def author_name(author: dict) -> str:
+    """ "León K" for a person, the name as given for a collective."""
+    if author.get("collective_name"):
+        return author["collective_name"]
+    return " ".join(part for part in (author.get("last_name", ""), author.get("initials", "")) if part)
+
+
+def author_line(authors: list[dict], *, more: bool = False) -> str:
+    """Up to four authors in full; five or more, the first three and "et al.".
+
+    ``more`` says the list is known to go on past what is stored (old-site entries kept only three).
+    """
+    names = [name for name in map(author_name, authors) if name]
+    if more or len(names) > MAX_AUTHORS_IN_FULL:
+        return ", ".join(names[:AUTHORS_BEFORE_ET_AL]) + ", et al."
+    return ", ".join(names)
+
+
+def citation_line(
+    *, journal: str, year: str, season: str = "", medline_date: str = "", volume: str = "", issue: str = "",
+    pages: str = ""
+) -> str:  # fmt: skip
+    """ "Cancer Discov. 2019; 9(6):694-695", "Arq Gastroenterol. 2018 Oct-Dec; 55(4):385-389".
+
+    The date is the year, with the season when PubMed gives one; a MedlineDate is shown as given.
+    """
+    date = medline_date or " ".join(part for part in (year, season) if part)
+    source = f"{journal.rstrip('.')}." if journal else ""
+    head = " ".join(part for part in (source, date) if part)
+    volume_issue = volume + (f"({issue})" if issue else "")
+    where = ":".join(part for part in (volume_issue, pages) if part)
+    return f"{head}; {where}" if where else head
+
+
+def pubmed_url(pmid: int | None, title_text: str) -> str:
+    """The record itself; without a PMID (demo entries), a PubMed search for the exact title."""
+    if pmid:
+        return PUBMED_URL.format(pmid=pmid)
+    return PUBMED_SEARCH_URL.format(term=quote_plus(f'"{title_text}"[Title]'))
+
+
+def related_url(pmid: int | None) -> str | None:
+    return RELATED_URL.format(pmid=pmid) if pmid else None
+
+
+@dataclass(frozen=True)
+class PmcAccess:
+    """Whether the full text is free on PMC as of a date, and where."""
+
+    url: str
+    free_after: datetime.date | None = None  # set while under embargo
+
+    @property
+    def is_free(self) -> bool:
+        return self.free_after is None
+
+
+def pmc_access(
+    *, in_pmc: bool, pmcid: str, release_date: datetime.date | None, title_text: str, as_of: datetime.date
+) -> PmcAccess | None:
+    """Free now, under embargo until a date, or not in PMC at all (None).
+
+    ``as_of`` is the day the page's list was last refreshed, so a page shows one consistent
+    snapshot next to its "Page last updated" date (and a cached page never goes stale by itself).
+    """
+    if not in_pmc:
+        return None
+    url = (
+        PMC_ARTICLE_URL.format(pmcid=pmcid)
+        if pmcid
+        else PMC_SEARCH_URL.format(term=quote_plus(f'"{title_text}"[Title]'))
+    )
+    if release_date and release_date > as_of:
+        return PmcAccess(url=url, free_after=release_date)
+    return PmcAccess(url=url)

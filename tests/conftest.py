@@ -1,0 +1,27 @@
+import io
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from treatments.models import TreatmentPage
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SEED = FIXTURES / "seed" / "interleukin-2.txt"
+DEMO_PAGE_URL = "/treatments/biological-therapies/interleukin-2/"
+
+
+@pytest.fixture
+def demo_page(db):
+    """The Interleukin 2 page, loaded exactly as `make run` loads it."""
+    call_command("load_demo", stdout=io.StringIO())
+    return TreatmentPage.objects.get(slug="interleukin-2")
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_files(settings):
+    """Tests render templates without running collectstatic first."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }

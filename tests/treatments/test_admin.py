@@ -1,0 +1,106 @@
+"""Editors (the "Editors" group) edit content in /admin/; nobody else gets in, and editors get no further."""
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.test import Client
+
+from publications.models import PageListing
+from tests.factories import PageListingFactory, PublicationFactory, TreatmentPageFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def editor_client():
+    editor = User.objects.create_user("editor", password="a-long-passphrase", is_staff=True)
+    editor.groups.add(Group.objects.get(name="Editors"))
+    client = Client()
+    client.force_login(editor)
+    return client
+
+
+def test_anonymous_readers_are_sent_to_log_in():
+    page = TreatmentPageFactory()
+    for url in [
+        "/admin/",
+        f"/admin/treatments/treatmentpage/{page.pk}/change/",
+        "/admin/publications/publication/",
+    ]:
+        response = Client().get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/admin/login/")
+
+
+def test_editors_edit_pages_and_see_publications(editor_client):
+    page = TreatmentPageFactory()
+    PageListingFactory(page=page)
+    assert editor_client.get("/admin/").status_code == 200
+    assert editor_client.get(f"/admin/treatments/treatmentpage/{page.pk}/change/").status_code == 200
+    assert editor_client.get("/admin/treatments/section/add/").status_code == 200
+    assert editor_client.get("/admin/publications/publication/").status_code == 200
+
+
+def test_editors_cannot_touch_users_groups_or_the_schedule(editor_client):
+    for url in ["/admin/auth/user/", "/admin/auth/group/", "/admin/django_celery_beat/periodictask/"]:
+        assert editor_client.get(url).status_code == 403
+
+
+def test_publications_are_searchable_by_pmid_title_and_author(editor_client):
+    PublicationFactory(
+        pmid=31171734, title="Back to the Future.", authors=[{"last_name": "Sullivan", "initials": "RJ"}]
+    )
+    PublicationFactory(pmid=30000001, title="Something else.")
+    for term in ["31171734", "Future", "Sullivan"]:
+        html = editor_client.get("/admin/publications/publication/", {"q": term}).content.decode()
+        assert "Back to the Future." in html, term
+        assert "Something else." not in html, term
+
+
+def test_publication_source_fields_are_read_only(editor_client):
+    publication = PublicationFactory(title="Original title.")
+    url = f"/admin/publications/publication/{publication.pk}/change/"
+    editor_client.post(url, {"title": "Changed by hand."})
+    publication.refresh_from_db()
+    assert publication.title == "Original title."
+
+
+def _page_form(page, listings):
+    data = {
+        "section": page.section.pk, "title": page.title, "other_name": page.other_name, "slug": page.slug,
+        "label": page.label, "published": "on", "tags": "cytokine", "description": page.description,
+        "pubmed_query": page.pubmed_query, "publications_shown": page.publications_shown,
+        "web_resources-TOTAL_FORMS": 0, "web_resources-INITIAL_FORMS": 0,
+        "listings-TOTAL_FORMS": len(listings), "listings-INITIAL_FORMS": len(listings),
+        "refresh_runs-TOTAL_FORMS": 0, "refresh_runs-INITIAL_FORMS": 0,
+    }  # fmt: skip
+    for i, listing in enumerate(listings):
+        data.update({f"listings-{i}-id": listing.pk, f"listings-{i}-page": page.pk})
+    return data
+
+
+def test_editors_pin_and_hide_entries_and_the_page_records_the_change(editor_client):
+    page = TreatmentPageFactory()
+    first, second = PageListingFactory(page=page), PageListingFactory(page=page)
+    before = page.content_changed_at
+    data = _page_form(page, [first, second])
+    data.update({"listings-0-hidden": "on", "listings-1-pinned": "on"})
+    response = editor_client.post(f"/admin/treatments/treatmentpage/{page.pk}/change/", data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert PageListing.objects.get(pk=first.pk).hidden
+    assert PageListing.objects.get(pk=second.pk).pinned
+    page.refresh_from_db()
+    assert page.content_changed_at > before
+
+
+def test_description_is_sanitized_on_save(editor_client):
+    page = TreatmentPageFactory()
+    data = _page_form(page, [])
+    data["description"] = (
+        '<p onclick="x()">Hi <a href="javascript:alert(1)">link</a><script>bad()</script></p>'
+    )
+    editor_client.post(f"/admin/treatments/treatmentpage/{page.pk}/change/", data)
+    page.refresh_from_db()
+    assert "script" not in page.description
+    assert "onclick" not in page.description
+    assert "javascript:" not in page.description
+    assert "Hi" in page.description

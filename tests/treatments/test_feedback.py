@@ -1,0 +1,89 @@
+"""'Found this page useful?': a CSRF-protected POST that works without JavaScript, one vote a day."""
+
+import lxml.html
+import pytest
+from django.test import Client
+
+from tests.factories import TreatmentPageFactory
+from treatments.models import Feedback
+
+pytestmark = pytest.mark.django_db
+
+
+def vote(client, page, answer, **extra):
+    return client.post(f"/feedback/{page.pk}/", {"useful": answer}, **extra)
+
+
+def test_a_vote_is_stored_and_the_reader_thanked():
+    client, page = Client(), TreatmentPageFactory()
+    response = vote(client, page, "yes")
+    assert response.status_code == 303
+    assert response["Location"] == page.get_absolute_url() + "#feedback"
+    assert Feedback.objects.get(page=page).useful is True
+    assert "Thank you for your feedback." in client.get(response["Location"]).content.decode()
+
+
+def test_one_vote_per_visitor_per_page_per_day_the_last_answer_counts():
+    client, page = Client(), TreatmentPageFactory()
+    vote(client, page, "yes")
+    vote(client, page, "no")
+    vote(client, page, "no")
+    assert Feedback.objects.filter(page=page).count() == 1
+    assert Feedback.objects.get(page=page).useful is False
+
+
+def test_cookie_less_repeats_from_one_browser_count_once():
+    page = TreatmentPageFactory()
+    for _ in range(3):
+        vote(Client(REMOTE_ADDR="203.0.113.9", HTTP_USER_AGENT="Bot/1.0"), page, "yes")
+    assert Feedback.objects.filter(page=page).count() == 1
+
+
+def test_different_visitors_each_count():
+    page = TreatmentPageFactory()
+    vote(Client(REMOTE_ADDR="203.0.113.1"), page, "yes")
+    vote(Client(REMOTE_ADDR="203.0.113.2"), page, "no")
+    assert Feedback.objects.filter(page=page).summary() == {"yes": 1, "no": 1}
+
+
+def test_votes_are_per_page():
+    client = Client()
+    first, second = TreatmentPageFactory(), TreatmentPageFactory()
+    vote(client, first, "yes")
+    vote(client, second, "yes")
+    assert Feedback.objects.count() == 2
+
+
+def test_without_the_csrf_token_the_vote_is_refused():
+    page = TreatmentPageFactory()
+    response = vote(Client(enforce_csrf_checks=True), page, "yes")
+    assert response.status_code == 403
+    assert not Feedback.objects.exists()
+
+
+def test_the_pages_own_form_works_without_javascript():
+    client, page = Client(enforce_csrf_checks=True), TreatmentPageFactory()
+    form = lxml.html.fromstring(client.get(page.get_absolute_url()).content).cssselect("form.feedback")[0]
+    data = {field.name: field.value for field in form.inputs if field.name and field.type == "hidden"}
+    response = client.post(form.action, {**data, "useful": "no"})
+    assert response.status_code == 303
+    assert Feedback.objects.get(page=page).useful is False
+
+
+@pytest.mark.parametrize("answer", ["", "maybe", "<script>"])
+def test_anything_but_yes_or_no_is_a_clear_error(answer):
+    page = TreatmentPageFactory()
+    response = vote(Client(), page, answer)
+    assert response.status_code == 400
+    assert not Feedback.objects.exists()
+
+
+def test_get_is_not_a_vote():
+    page = TreatmentPageFactory()
+    assert Client().get(f"/feedback/{page.pk}/").status_code == 405
+
+
+def test_no_votes_on_drafts_or_missing_pages():
+    draft = TreatmentPageFactory(published=False)
+    assert vote(Client(), draft, "yes").status_code == 404
+    assert Client().post("/feedback/999999/", {"useful": "yes"}).status_code == 404

@@ -1,0 +1,208 @@
+"""The section tree, treatment pages, their web resources and readers' feedback."""
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models, transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from taggit.managers import TaggableManager
+
+from .changes import page_changed
+from .sanitize import clean_rich_text
+
+# Top-level URLs the site itself uses; a root section cannot take them.
+RESERVED_ROOT_SLUGS = {"admin", "about", "disclaimer", "feedback", "static", "media"}
+
+
+class SectionQuerySet(models.QuerySet):
+    def roots(self):
+        return self.filter(parent__isnull=True)
+
+    def ancestors_of(self, path: str):
+        """The sections above ``path`` (and itself), root first, in one query."""
+        parts = path.split("/")
+        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        return sorted(self.filter(path__in=prefixes), key=lambda s: s.path.count("/"))
+
+
+class Section(models.Model):
+    """A node of the tree (Treatments > Biological Therapies > ...); its URL is its path."""
+
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, related_name="children", on_delete=models.PROTECT
+    )
+    slug = models.SlugField(max_length=100)
+    title = models.CharField(max_length=200)
+    intro = models.TextField(blank=True, help_text="Optional rich text shown above the section's list.")
+    position = models.PositiveIntegerField(default=0, help_text="Order among its siblings.")
+    path = models.CharField(max_length=500, unique=True, editable=False)
+
+    objects = SectionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["position", "title"]
+        constraints = [
+            models.UniqueConstraint(fields=["parent", "slug"], name="section_unique_slug_in_parent"),
+            models.UniqueConstraint(
+                fields=["slug"], condition=Q(parent__isnull=True), name="section_unique_root_slug"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.title} (/{self.path}/)" if self.path else self.title
+
+    def save(self, *args, **kwargs):
+        self.intro = clean_rich_text(self.intro)
+        old_path = self.path
+        self.path = f"{self.parent.path}/{self.slug}" if self.parent_id else self.slug
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            if old_path and old_path != self.path:
+                for child in self.children.all():
+                    child.save()  # cascades the new prefix down the tree
+
+    def get_absolute_url(self):
+        return reverse("treatments:node", kwargs={"path": self.path})
+
+    def clean(self):
+        if self.parent_id is None and self.slug in RESERVED_ROOT_SLUGS:
+            raise ValidationError({"slug": f'"{self.slug}" is reserved for the site itself.'})
+        node = self.parent
+        while node is not None:
+            if self.pk and node.pk == self.pk:
+                raise ValidationError({"parent": "A section cannot be inside itself."})
+            node = node.parent
+
+
+class TreatmentPageQuerySet(models.QuerySet):
+    def published(self):
+        return self.filter(published=True)
+
+    def in_section(self, section):
+        return self.filter(section=section)
+
+    def for_reader(self):
+        """What the public page view needs, joined, so the page renders in a fixed number of queries."""
+        return self.published().select_related("section").prefetch_related("web_resources", "tags")
+
+
+class TreatmentPage(models.Model):
+    section = models.ForeignKey(Section, related_name="pages", on_delete=models.PROTECT)
+    slug = models.SlugField(max_length=100)
+    title = models.CharField(max_length=200)
+    other_name = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text='Shown in brackets after the title: "Interleukin 2 (Aldesleukin)".',
+    )
+    label = models.CharField(
+        max_length=50, blank=True, help_text='Short label for the link list: "Web Resources: IL2 (6 links)".'
+    )
+    description = models.TextField(
+        blank=True, help_text="Rich text; script and unsafe links are removed on save."
+    )
+    tags = TaggableManager(blank=True)
+    pubmed_query = models.CharField(
+        "PubMed query",
+        max_length=1000,
+        blank=True,
+        help_text="The PubMed search term that defines this page's latest research.",
+    )
+    publications_shown = models.PositiveSmallIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(200)]
+    )
+    published = models.BooleanField(default=False, help_text="Drafts are not shown to readers.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    content_changed_at = models.DateTimeField(default=timezone.now, editable=False)
+    list_refreshed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = TreatmentPageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["title"]
+        constraints = [
+            models.UniqueConstraint(fields=["section", "slug"], name="page_unique_slug_in_section"),
+        ]
+
+    def __str__(self):
+        return self.display_title
+
+    def save(self, *args, **kwargs):
+        self.description = clean_rich_text(self.description)
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self):
+        return reverse("treatments:node", kwargs={"path": self.path})
+
+    def clean(self):
+        if self.section_id and Section.objects.filter(parent_id=self.section_id, slug=self.slug).exists():
+            raise ValidationError({"slug": "A subsection of this section already uses this slug."})
+
+    @property
+    def display_title(self):
+        return f"{self.title} ({self.other_name})" if self.other_name else self.title
+
+    @property
+    def path(self):
+        return f"{self.section.path}/{self.slug}"
+
+    @property
+    def last_updated(self):
+        """What readers see as "Page last updated": the later of an edit and a list refresh."""
+        return max(filter(None, [self.content_changed_at, self.list_refreshed_at]))
+
+    def record_change(self, *, reason: str, at=None):
+        """The one place that knows a page changed: stamps it and tells listeners (caches, feeds).
+
+        ``reason`` is "content" (an editor or an import changed it) or "list" (its publication
+        list was refreshed).
+        """
+        at = at or timezone.now()
+        field = "list_refreshed_at" if reason == "list" else "content_changed_at"
+        setattr(self, field, at)
+        type(self).objects.filter(pk=self.pk).update(**{field: at})
+        page_changed.send(sender=type(self), page=self, reason=reason)
+
+
+class WebResource(models.Model):
+    page = models.ForeignKey(TreatmentPage, related_name="web_resources", on_delete=models.CASCADE)
+    title = models.CharField(max_length=300)
+    url = models.URLField("URL", max_length=1000)
+    note = models.CharField(max_length=500, blank=True)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "pk"]
+
+    def __str__(self):
+        return self.title
+
+
+class FeedbackQuerySet(models.QuerySet):
+    def summary(self):
+        return self.aggregate(
+            yes=models.Count("pk", filter=Q(useful=True)),
+            no=models.Count("pk", filter=Q(useful=False)),
+        )
+
+
+class Feedback(models.Model):
+    """A reader's answer to "Found this page useful?": one per visitor, page and day."""
+
+    page = models.ForeignKey(TreatmentPage, related_name="feedback", on_delete=models.CASCADE)
+    day = models.DateField(default=timezone.localdate)
+    visitor = models.CharField(max_length=64, help_text="A keyed hash; no personal data is stored.")
+    useful = models.BooleanField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = FeedbackQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "feedback"
+        constraints = [
+            models.UniqueConstraint(fields=["page", "visitor", "day"], name="feedback_one_per_visitor_day"),
+        ]
+
+    def __str__(self):
+        return f"{self.page}: {'yes' if self.useful else 'no'} on {self.day}"

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import views
+
+app_name = "treatments"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("feedback/<int:page_id>/", views.feedback, name="feedback"),
+    # Last: every other path is a section or a page in the tree.
+    path("<path:path>/", views.node, name="node"),
+]
