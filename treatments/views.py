@@ -2,11 +2,12 @@
 
 import hashlib
 import hmac
+import re
 import secrets
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpResponseBadRequest
+from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -15,6 +16,8 @@ from publications.models import PageListing
 
 from .models import Feedback, Section, TreatmentPage
 
+SLUG_PATH = re.compile(r"[-a-zA-Z0-9_]+(?:/[-a-zA-Z0-9_]+)*")
+MAX_PATH_LENGTH = Section._meta.get_field("path").max_length + 101
 VISITOR_COOKIE = "ci_visitor"
 VISITOR_COOKIE_AGE = 365 * 24 * 3600
 
@@ -26,6 +29,8 @@ def home(request):
 
 def node(request, path):
     """A URL follows the tree: a section's path, or a section's path and a page's slug."""
+    if len(path) > MAX_PATH_LENGTH or not SLUG_PATH.fullmatch(path):
+        raise Http404("No such page.")
     section = Section.objects.filter(path=path).first()
     if section is not None:
         return section_detail(request, section)

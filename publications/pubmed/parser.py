@@ -1,0 +1,415 @@
+"""Parse NCBI E-utilities XML (PubMed efetch and esearch) into the plain records of ``records``.
+
+Responses come over the network, so parsing is defensive: no DTD loading, no network access, no
+entity expansion, a size limit, and a document that declares its own entities is refused. A
+response that cannot be used as a whole raises ``PubmedParseError``; one bad article in a batch
+is reported in ``ParseResult.problems`` and the rest of the batch is kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import html
+import re
+from collections.abc import Iterator
+
+from lxml import etree
+
+from publications.markup import CONTENT_DROPPED_TAGS, INLINE_TAGS, clean_inline, inline_text
+from publications.pubmed.records import (
+    AbstractSection,
+    Author,
+    ParseProblem,
+    ParseResult,
+    PubmedRecord,
+    SearchResult,
+)
+
+MAX_BYTES = 50_000_000
+
+_MATHML_NS = "http://www.w3.org/1998/Math/MathML"
+_XML_SPACE = re.compile(r"[ \t\r\n]+")  # not \s: a no-break space in the text is meant
+_DIGITS = re.compile(r"[0-9]+")
+_YEAR = re.compile(r"(?<![0-9])[0-9]{4}(?![0-9])")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+class PubmedParseError(ValueError):
+    """The response as a whole cannot be used; ``ncbi_error`` is NCBI's own message, if it sent one."""
+
+    def __init__(self, message: str, *, ncbi_error: str = "") -> None:
+        super().__init__(message)
+        self.ncbi_error = ncbi_error
+
+
+class ResponseTooLarge(PubmedParseError):
+    """The response is over the size limit, so it was not parsed at all."""
+
+
+class MalformedResponse(PubmedParseError):
+    """Not XML, truncated, an NCBI error document, or not the expected root element."""
+
+
+class _ArticleProblem(Exception):
+    """One article (or one deleted PMID) cannot be used; the batch goes on without it."""
+
+    def __init__(self, message: str, pmid: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.pmid = pmid
+
+
+def parse_efetch(data: bytes, *, max_bytes: int = MAX_BYTES) -> ParseResult:
+    """Parse a PubMed efetch response (a PubmedArticleSet) into records, deletions and problems."""
+    root = _parse_document(data, max_bytes, ("PubmedArticleSet",))
+    result = ParseResult()
+    for element in root.iterchildren(tag=etree.Element):
+        if element.tag == "DeleteCitation":
+            for pmid in element.iterfind("PMID"):
+                with _reported_in(result, "DeleteCitation"):
+                    result.deleted_pmids.append(_pmid(pmid))
+        else:
+            with _reported_in(result, element.tag):
+                result.records.append(_record(element))
+    return result
+
+
+def parse_article_xml(xml: str) -> PubmedRecord:
+    """Re-parse a stored ``PubmedRecord.source_xml``, so stored articles can be re-read by a newer parser."""
+    root = _parse_document(xml.encode("utf-8"), MAX_BYTES, ("PubmedArticle", "PubmedBookArticle"))
+    try:
+        return _record(root)
+    except _ArticleProblem as problem:
+        raise MalformedResponse(problem.message) from None
+
+
+def parse_esearch(data: bytes, *, max_bytes: int = MAX_BYTES) -> SearchResult:
+    """Parse an esearch response; "no results" is a normal result, with NCBI's errors and warnings."""
+    root = _parse_document(data, max_bytes, ("eSearchResult",))
+    count = _text(root, "Count")
+    ids = [_text(id_element) for id_element in root.iterfind("IdList/Id")]
+    if not _DIGITS.fullmatch(count) or not all(_DIGITS.fullmatch(pmid) for pmid in ids):
+        raise MalformedResponse(f"eSearchResult with a missing or non-numeric Count or Id (Count {count!r})")
+    return SearchResult(
+        count=int(count),
+        pmids=[int(pmid) for pmid in ids],
+        query_translation=_text(root, "QueryTranslation"),
+        errors=[f"{child.tag}: {_text(child)}" for child in root.iterfind("ErrorList/*")],
+        warnings=[f"{child.tag}: {_text(child)}" for child in root.iterfind("WarningList/*")],
+    )
+
+
+@contextlib.contextmanager
+def _reported_in(result: ParseResult, where: str) -> Iterator[None]:
+    """Turn one article's problem into a ParseProblem instead of failing the batch."""
+    try:
+        yield
+    except _ArticleProblem as problem:
+        result.problems.append(ParseProblem(f"{where}: {problem.message}", problem.pmid))
+
+
+# Whole documents
+
+
+def _parse_document(data: bytes, max_bytes: int, expected_roots: tuple[str, ...]) -> etree._Element:
+    if len(data) > max_bytes:
+        raise ResponseTooLarge(f"response is {len(data)} bytes, over the limit of {max_bytes}")
+    try:
+        root = etree.fromstring(data, _xml_parser())
+    except etree.XMLSyntaxError as exc:
+        raise MalformedResponse(f"not well-formed XML ({exc}): {_snippet(data)}") from exc
+    _refuse_entity_declarations(root)
+    ncbi_error = _text(root) if root.tag == "ERROR" else _text(root, "ERROR")
+    if ncbi_error:
+        raise MalformedResponse(f"NCBI error: {ncbi_error}", ncbi_error=ncbi_error)
+    if root.tag not in expected_roots:
+        expected = " or ".join(f"<{tag}>" for tag in expected_roots)
+        raise MalformedResponse(f"expected {expected}, got <{root.tag}>: {_snippet(data)}")
+    # Without the DTD an undeclared reference (&nbsp;) stays an entity node; NCBI sends character
+    # references instead, so drop such a node rather than show "&nbsp;" as text.
+    etree.strip_elements(root, etree.Entity, with_tail=False)
+    return root
+
+
+def _xml_parser() -> etree.XMLParser:
+    """A parser that never fetches NCBI's DTD (the DOCTYPE names its URL) and never expands entities."""
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+
+
+def _refuse_entity_declarations(root: etree._Element) -> None:
+    """NCBI never declares entities; a document that does is an entity-expansion or XXE attempt."""
+    dtd = root.getroottree().docinfo.internalDTD
+    if dtd is not None and any(True for _ in dtd.iterentities()):
+        raise MalformedResponse("document declares its own entities; NCBI responses never do")
+
+
+def _snippet(data: bytes) -> str:
+    return _collapse_space(data[:200].decode("utf-8", "replace"))
+
+
+# One article
+
+
+def _record(element: etree._Element) -> PubmedRecord:
+    if element.tag == "PubmedArticle":
+        record = _article_record(element)
+    elif element.tag == "PubmedBookArticle":
+        record = _book_record(element)
+    else:
+        raise _ArticleProblem("not a PubmedArticle, PubmedBookArticle or DeleteCitation")
+    release = record.dates.get("pmc-release")
+    record.pmc_release_date = datetime.date.fromisoformat(release) if release else None
+    record.source_xml = etree.tostring(element, encoding="unicode", with_tail=False)
+    return record
+
+
+def _article_record(element: etree._Element) -> PubmedRecord:
+    pmid = _pmid(element.find("MedlineCitation/PMID"))
+    citation = element.find("MedlineCitation")
+    article = citation.find("Article")
+    if article is None:
+        raise _ArticleProblem("no Article element", pmid)
+    ids = _article_ids(element.findall("PubmedData/ArticleIdList/ArticleId"))
+    elocation_ids = _elocation_ids(article.findall("ELocationID"))
+    publication_types = [_text(pt) for pt in article.iterfind("PublicationTypeList/PublicationType")]
+    retraction_notices = _retraction_notices(citation)
+    return PubmedRecord(
+        pmid=pmid,
+        title=_inline_html(article.find("ArticleTitle")),
+        authors=_authors(article),
+        journal_iso=_text(article, "Journal/ISOAbbreviation"),
+        journal_title=_text(article, "Journal/Title"),
+        **_pub_date_fields(article.find("Journal/JournalIssue/PubDate")),
+        volume=_text(article, "Journal/JournalIssue/Volume"),
+        issue=_text(article, "Journal/JournalIssue/Issue"),
+        pages=_text(article, "Pagination/MedlinePgn"),
+        elocation_ids=elocation_ids,
+        doi=ids.get("doi") or _first_doi(elocation_ids),
+        pmcid=ids.get("pmc", ""),
+        abstract=_abstract(article.find("Abstract")),
+        publication_types=publication_types,
+        dates=_article_dates(element, citation, article),
+        language=_text(article, "Language"),
+        is_retracted="Retracted Publication" in publication_types or bool(retraction_notices),
+        retraction_notices=retraction_notices,
+    )
+
+
+def _book_record(element: etree._Element) -> PubmedRecord:
+    """A PubmedBookArticle: a Bookshelf chapter (such as a GeneReviews entry) or a whole book."""
+    pmid = _pmid(element.find("BookDocument/PMID"))
+    document = element.find("BookDocument")
+    book_title = _inline_html(document.find("Book/BookTitle"))
+    ids = _article_ids(
+        document.findall("ArticleIdList/ArticleId")
+        + element.findall("PubmedBookData/ArticleIdList/ArticleId")
+    )
+    elocation_ids = _elocation_ids(document.findall("Book/ELocationID"))
+    publication_types = [_text(pt) for pt in document.iterfind("PublicationType")]
+    dates = _history_dates(element.find("PubmedBookData/History"))
+    _add_date(dates, "revised_record", document.find("DateRevised"))
+    return PubmedRecord(
+        pmid=pmid,
+        title=_inline_html(document.find("ArticleTitle")) or book_title,
+        kind="book",
+        authors=_authors(document),
+        journal_iso=inline_text(book_title),
+        **_pub_date_fields(document.find("Book/PubDate")),
+        volume=_text(document, "Book/Volume"),
+        pages=_text(document, "Pagination/MedlinePgn"),
+        elocation_ids=elocation_ids,
+        doi=ids.get("doi") or _first_doi(elocation_ids),
+        pmcid=ids.get("pmc", ""),
+        book_accession=ids.get("bookaccession", ""),
+        abstract=_abstract(document.find("Abstract")),
+        publication_types=publication_types,
+        dates=dates,
+        language=_text(document, "Language"),
+        is_retracted="Retracted Publication" in publication_types,
+    )
+
+
+def _pmid(element: etree._Element | None) -> int:
+    text = _text(element)
+    if not text:
+        raise _ArticleProblem("no PMID")
+    if not _DIGITS.fullmatch(text) or int(text) == 0:
+        raise _ArticleProblem(f"PMID {text!r} is not a positive integer")
+    return int(text)
+
+
+def _authors(parent: etree._Element) -> list[Author]:
+    """Authors from the parent's author lists, leaving out editors' lists and ValidYN="N" entries."""
+    authors = []
+    for author_list in parent.iterfind("AuthorList"):
+        if author_list.get("Type", "authors") != "authors":
+            continue
+        for element in author_list.iterfind("Author"):
+            author = Author(
+                last_name=_text(element, "LastName"),
+                fore_name=_text(element, "ForeName"),
+                initials=_text(element, "Initials"),
+                suffix=_text(element, "Suffix"),
+                collective_name=_text(element, "CollectiveName"),
+            )
+            if element.get("ValidYN") != "N" and author != Author():
+                authors.append(author)
+    return authors
+
+
+def _abstract(abstract: etree._Element | None) -> list[AbstractSection]:
+    if abstract is None:
+        return []
+    sections = []
+    for element in abstract.iterfind("AbstractText"):
+        text = _inline_html(element)
+        if text:
+            label, category = element.get("Label", ""), element.get("NlmCategory", "")
+            sections.append(AbstractSection(text=text, label=label, nlm_category=category))
+    return sections
+
+
+def _article_ids(elements: list[etree._Element]) -> dict[str, str]:
+    """IdType -> first value; callers pass the article's own ArticleIdList, never its references'."""
+    ids: dict[str, str] = {}
+    for element in elements:
+        if value := _text(element):
+            ids.setdefault(element.get("IdType", ""), value)
+    return ids
+
+
+def _elocation_ids(elements: list[etree._Element]) -> list[tuple[str, str]]:
+    valid = [element for element in elements if element.get("ValidYN") != "N"]
+    return [(element.get("EIdType", ""), _text(element)) for element in valid if _text(element)]
+
+
+def _first_doi(elocation_ids: list[tuple[str, str]]) -> str:
+    return next((value for id_type, value in elocation_ids if id_type == "doi"), "")
+
+
+def _retraction_notices(citation: etree._Element) -> list[str]:
+    """The retraction notices NLM links to this article, as "Nature. 2020;1:2 PMID: 123"."""
+    notices = []
+    for comment in citation.iterfind("CommentsCorrectionsList/CommentsCorrections[@RefType='RetractionIn']"):
+        pmid = _text(comment, "PMID")
+        notices.append(" ".join(filter(None, [_text(comment, "RefSource"), f"PMID: {pmid}" if pmid else ""])))
+    return notices
+
+
+# Dates
+
+
+def _pub_date_fields(pub_date: etree._Element | None) -> dict[str, str]:
+    """The issue date as PubMed gives it, except that a numeric month is spelled "Jun" like the others."""
+    medline_date = _text(pub_date, "MedlineDate")
+    year_in_medline_date = _YEAR.search(medline_date)
+    month = _text(pub_date, "Month")
+    month_number = _month_number(month)
+    return {
+        "pub_year": _text(pub_date, "Year") or (year_in_medline_date.group() if year_in_medline_date else ""),
+        "pub_month": _MONTHS[month_number - 1] if month_number else month,
+        "pub_day": _text(pub_date, "Day"),
+        "pub_season": _text(pub_date, "Season"),
+        "medline_date": medline_date,
+    }
+
+
+def _article_dates(
+    element: etree._Element, citation: etree._Element, article: etree._Element
+) -> dict[str, str]:
+    """History dates by PubStatus, plus the record's completed/revised dates and the e-publication date."""
+    dates = _history_dates(element.find("PubmedData/History"))
+    _add_date(dates, "completed", citation.find("DateCompleted"))
+    _add_date(dates, "revised_record", citation.find("DateRevised"))
+    for article_date in article.iterfind("ArticleDate"):
+        if article_date.get("DateType", "Electronic") == "Electronic":
+            _add_date(dates, "electronic", article_date)
+    return dates
+
+
+def _history_dates(history: etree._Element | None) -> dict[str, str]:
+    dates: dict[str, str] = {}
+    if history is not None:
+        for element in history.iterfind("PubMedPubDate"):
+            _add_date(dates, element.get("PubStatus", ""), element)
+    return dates
+
+
+def _add_date(dates: dict[str, str], key: str, element: etree._Element | None) -> None:
+    """Add the element's date as ISO under key, unless the key is taken or the date is not a real date."""
+    date = _date(element)
+    if key and date:
+        dates.setdefault(key, date.isoformat())
+
+
+def _date(element: etree._Element | None) -> datetime.date | None:
+    year, day = _text(element, "Year"), _text(element, "Day")
+    month = _month_number(_text(element, "Month"))
+    if not (_DIGITS.fullmatch(year) and _DIGITS.fullmatch(day) and month):
+        return None
+    try:
+        return datetime.date(int(year), month, int(day))
+    except ValueError:
+        return None
+
+
+def _month_number(month: str) -> int | None:
+    """1-12 for "6", "06" or "Jun"; None for anything else (including "")."""
+    if _DIGITS.fullmatch(month):
+        return int(month) if 1 <= int(month) <= 12 else None
+    abbreviation = month[:3].title()
+    return _MONTHS.index(abbreviation) + 1 if abbreviation in _MONTHS else None
+
+
+# Text
+
+
+def _text(element: etree._Element | None, path: str = "") -> str:
+    """Plain text of an element (or of its first match for path), whitespace runs collapsed; "" if missing."""
+    if element is not None and path:
+        element = element.find(path)
+    if element is None:
+        return ""
+    return _collapse_space("".join(element.itertext()))
+
+
+def _collapse_space(text: str) -> str:
+    return _XML_SPACE.sub(" ", text).strip()
+
+
+def _inline_html(element: etree._Element | None) -> str:
+    """An element's content as cleaned inline HTML: i, b, sup, sub, u kept, other elements reduced to text."""
+    if element is None:
+        return ""
+    parts: list[str] = []
+    _append_inline(element, parts)
+    return _collapse_space(clean_inline("".join(parts)))
+
+
+def _append_inline(element: etree._Element, parts: list[str]) -> None:
+    # PubMed pretty-prints MathML; the blank text between its elements is layout, not content.
+    keep_blank = etree.QName(element).namespace != _MATHML_NS
+    _append_text(element.text, parts, keep_blank)
+    for child in element:
+        name = etree.QName(child).localname
+        if name in INLINE_TAGS:
+            parts.append(f"<{name}>")
+            _append_inline(child, parts)
+            parts.append(f"</{name}>")
+        elif name not in CONTENT_DROPPED_TAGS:
+            _append_inline(child, parts)
+        _append_text(child.tail, parts, keep_blank)
+
+
+def _append_text(text: str | None, parts: list[str], keep_blank: bool) -> None:
+    if text and (keep_blank or text.strip()):
+        parts.append(html.escape(text, quote=False))
