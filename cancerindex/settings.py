@@ -123,6 +123,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"httpx": {"level": "WARNING"}},  # one line per request is noise; failures are recorded
 }
 
 # Celery: a Redis broker in production; in embedded mode tasks run eagerly, in-process.
@@ -133,7 +134,8 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task does not lose the job
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# An unacknowledged task goes back to the queue after this long (a killed worker's job is redelivered).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
@@ -143,3 +145,8 @@ NCBI_API_KEY = env.str("NCBI_API_KEY", default="")
 NCBI_EMAIL = env.str("NCBI_EMAIL", default="webmaster@cancerindex.org")
 NCBI_TOOL = env.str("NCBI_TOOL", default="cancerindex")
 NCBI_TIMEOUT = env.float("NCBI_TIMEOUT", default=20.0)
+NCBI_MAX_RETRIES = env.int("NCBI_MAX_RETRIES", default=4)
+NCBI_BACKOFF_BASE = env.float("NCBI_BACKOFF_BASE", default=1.0)  # seconds; doubles on each retry, with jitter
+
+# The daily refresh of every published page (created in the database by a migration, editable in the admin).
+REFRESH_SCHEDULE = {"hour": "3", "minute": "0", "timezone": "America/New_York"}

@@ -1,5 +1,8 @@
 from django.contrib import admin
-from django.utils.html import format_html
+from django.db.models import OuterRef, Subquery
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 from .models import PageListing, Publication, RefreshRun
 
@@ -55,23 +58,11 @@ class PageListingInline(admin.TabularInline):
         )  # fmt: skip
 
 
-class RefreshRunInline(admin.TabularInline):
-    model = RefreshRun
-    extra = 0
-    max_num = 0
-    can_delete = False
-    fields = ["started_at", "finished_at", "status", "pmids_found", "publications_new", "error"]
-    readonly_fields = fields
-    verbose_name_plural = "Refresh history"
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).order_by("-started_at")
-
-
 @admin.register(RefreshRun)
 class RefreshRunAdmin(admin.ModelAdmin):
     list_display = ["page", "started_at", "finished_at", "status", "pmids_found", "publications_new", "error"]
-    list_filter = ["status"]
+    list_filter = ["status", "page"]
+    date_hierarchy = "started_at"
     search_fields = ["page__title", "error"]
     list_select_related = ["page"]
     readonly_fields = [f.name for f in RefreshRun._meta.fields]
@@ -81,3 +72,45 @@ class RefreshRunAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+RECENT_RUNS = 10
+
+
+def latest_run_annotations():
+    """The newest refresh's status and time per page, as annotations: one query for a whole changelist."""
+    latest = RefreshRun.objects.filter(page=OuterRef("pk")).order_by("-started_at")
+    return {
+        "last_refresh_status": Subquery(latest.values("status")[:1]),
+        "last_refresh_started": Subquery(latest.values("started_at")[:1]),
+        "last_refresh_error": Subquery(latest.values("error")[:1]),
+    }
+
+
+def recent_runs_table(page):
+    """The page's last refreshes for its admin form, with a link to the whole history."""
+    runs = RefreshRun.objects.filter(page=page).order_by("-started_at")[:RECENT_RUNS]
+    if not runs:
+        return "Never refreshed."
+    rows = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        (
+            (
+                f"{timezone.localtime(run.started_at):%Y-%m-%d %H:%M}",
+                run.get_status_display(),
+                run.pmids_found,
+                run.publications_new,
+                run.error or run.warnings,
+            )
+            for run in runs
+        ),
+    )
+    history = reverse("admin:publications_refreshrun_changelist") + f"?page__id__exact={page.pk}"
+    return format_html(
+        "<table><thead><tr><th>Started</th><th>Status</th><th>PMIDs found</th><th>New</th>"
+        "<th>Error or warnings</th></tr></thead><tbody>{}</tbody></table>"
+        '<p><a href="{}">All refreshes</a></p>',
+        rows,
+        history,
+    )

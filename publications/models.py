@@ -56,12 +56,16 @@ class Publication(models.Model):
         return f"{self.pmid or 'no PMID'}: {self.title_text[:80]}"
 
     def save(self, *args, **kwargs):
+        self.normalize()
+        super().save(*args, **kwargs)
+
+    def normalize(self):
+        """Clean markup and fill the search column; bulk inserts call it too, since they skip save()."""
         self.title = clean_inline(self.title)
         self.authors_text = "; ".join(filter(None, map(citation.author_name, self.authors)))
         self.abstract = [
             {**section, "text": clean_inline(section.get("text", ""))} for section in self.abstract
         ]
-        super().save(*args, **kwargs)
 
     @property
     def title_text(self):
@@ -151,7 +155,8 @@ class RefreshRun(models.Model):
     query = models.CharField(max_length=1000, blank=True)
     pmids_found = models.PositiveIntegerField(default=0)
     publications_new = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
+    error = models.TextField(blank=True, help_text="Why the refresh failed, in words for editors.")
+    warnings = models.TextField(blank=True, help_text="Articles skipped because PubMed sent them malformed.")
 
     class Meta:
         ordering = ["-started_at"]

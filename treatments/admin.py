@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.db import models
+from django.utils import timezone
+from django.utils.html import format_html
 
-from publications.admin import PageListingInline, RefreshRunInline
+from publications.admin import PageListingInline, latest_run_annotations, recent_runs_table
 
 from .models import Feedback, Section, TreatmentPage, WebResource
 
@@ -26,19 +28,37 @@ class WebResourceInline(admin.TabularInline):
 
 @admin.register(TreatmentPage)
 class TreatmentPageAdmin(admin.ModelAdmin):
-    list_display = ["display_title", "section", "published", "content_changed_at", "list_refreshed_at"]
+    list_display = ["display_title", "section", "published", "content_changed_at", "last_refresh"]
     list_filter = ["published", "section", "tags"]
     search_fields = ["title", "other_name", "pubmed_query"]
     list_select_related = ["section"]
     prepopulated_fields = {"slug": ["title"]}
-    readonly_fields = ["content_changed_at", "list_refreshed_at", "created_at"]
+    readonly_fields = ["content_changed_at", "list_refreshed_at", "created_at", "recent_refreshes"]
     fieldsets = [
         (None, {"fields": ["section", "title", "other_name", "slug", "label", "published", "tags"]}),
         ("Content", {"fields": ["description"]}),
-        ("Latest research", {"fields": ["pubmed_query", "publications_shown"]}),
+        ("Latest research", {"fields": ["pubmed_query", "publications_shown", "recent_refreshes"]}),
         ("History", {"fields": ["created_at", "content_changed_at", "list_refreshed_at"]}),
     ]
-    inlines = [WebResourceInline, PageListingInline, RefreshRunInline]
+    inlines = [WebResourceInline, PageListingInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(**latest_run_annotations())
+
+    @admin.display(description="last refresh", ordering="last_refresh_started")
+    def last_refresh(self, page):
+        if not page.last_refresh_status:
+            return "never"
+        when = f"{timezone.localtime(page.last_refresh_started):%Y-%m-%d %H:%M}"
+        if page.last_refresh_status == "failed":
+            return format_html(
+                '<strong class="errornote">failed {}</strong>: {}', when, page.last_refresh_error
+            )
+        return f"{page.last_refresh_status} {when}"
+
+    @admin.display(description="recent refreshes")
+    def recent_refreshes(self, page):
+        return recent_runs_table(page) if page.pk else "Not refreshed yet: save the page first."
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)

@@ -79,6 +79,9 @@ class TreatmentPageQuerySet(models.QuerySet):
     def published(self):
         return self.filter(published=True)
 
+    def with_query(self):
+        return self.exclude(pubmed_query="")
+
     def in_section(self, section):
         return self.filter(section=section)
 

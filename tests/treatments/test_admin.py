@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.test import Client
 
-from publications.models import PageListing
+from publications.models import PageListing, RefreshRun
 from tests.factories import PageListingFactory, PublicationFactory, TreatmentPageFactory
 
 pytestmark = pytest.mark.django_db
@@ -71,7 +71,6 @@ def _page_form(page, listings):
         "pubmed_query": page.pubmed_query, "publications_shown": page.publications_shown,
         "web_resources-TOTAL_FORMS": 0, "web_resources-INITIAL_FORMS": 0,
         "listings-TOTAL_FORMS": len(listings), "listings-INITIAL_FORMS": len(listings),
-        "refresh_runs-TOTAL_FORMS": 0, "refresh_runs-INITIAL_FORMS": 0,
     }  # fmt: skip
     for i, listing in enumerate(listings):
         data.update({f"listings-{i}-id": listing.pk, f"listings-{i}-page": page.pk})
@@ -104,3 +103,25 @@ def test_description_is_sanitized_on_save(editor_client):
     assert "onclick" not in page.description
     assert "javascript:" not in page.description
     assert "Hi" in page.description
+
+
+def test_editors_see_when_each_page_last_refreshed_and_why_it_failed(editor_client):
+    never, failing = TreatmentPageFactory(title="Never refreshed"), TreatmentPageFactory(title="Failing")
+    RefreshRun.objects.create(page=failing, status="ok", pmids_found=30, publications_new=2)
+    RefreshRun.objects.create(page=failing, status="failed", error="HTTP 400: Invalid query")
+    changelist = editor_client.get("/admin/treatments/treatmentpage/").content.decode()
+    assert "HTTP 400: Invalid query" in changelist
+    assert "never" in changelist
+    form = editor_client.get(f"/admin/treatments/treatmentpage/{failing.pk}/change/").content.decode()
+    assert "HTTP 400: Invalid query" in form and "All refreshes" in form
+    assert (
+        "Never refreshed."
+        in editor_client.get(f"/admin/treatments/treatmentpage/{never.pk}/change/").content.decode()
+    )
+
+
+def test_the_page_list_is_one_query_per_changelist_not_per_page(editor_client, django_assert_max_num_queries):
+    for page in TreatmentPageFactory.create_batch(5):
+        RefreshRun.objects.create(page=page, status="ok")
+    with django_assert_max_num_queries(12):
+        editor_client.get("/admin/treatments/treatmentpage/")

@@ -1,0 +1,36 @@
+"""The default schedule: refresh every published page daily at 03:00 New York time, off NCBI's peak.
+
+It lives in the database (django-celery-beat), so an administrator can change it in the admin.
+"""
+
+from django.conf import settings
+from django.db import migrations
+
+TASK_NAME = "Refresh publications of all published pages"
+
+
+def create_schedule(apps, schema_editor):
+    CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
+    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
+    when = settings.REFRESH_SCHEDULE
+    crontab, _ = CrontabSchedule.objects.get_or_create(
+        minute=when["minute"], hour=when["hour"], day_of_week="*", day_of_month="*", month_of_year="*",
+        timezone=when["timezone"],
+    )  # fmt: skip
+    PeriodicTask.objects.get_or_create(
+        name=TASK_NAME,
+        defaults={"task": "publications.refresh_all_pages", "crontab": crontab, "enabled": True},
+    )
+
+
+def remove_schedule(apps, schema_editor):
+    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=TASK_NAME).delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("publications", "0002_refresh_warnings"),
+        ("django_celery_beat", "0019_alter_periodictasks_options"),
+    ]
+
+    operations = [migrations.RunPython(create_schedule, remove_schedule)]

@@ -1,0 +1,25 @@
+"""Celery tasks: thin wrappers that find the page and call publications.refresh."""
+
+from celery import shared_task
+
+from treatments.models import TreatmentPage
+
+from . import refresh
+
+
+@shared_task(name="publications.refresh_page", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def refresh_page(page_id: int) -> str:
+    """Refresh one page. Idempotent: running it twice leaves the same list."""
+    page = TreatmentPage.objects.filter(pk=page_id).first()
+    if page is None:
+        return "page gone"
+    return refresh.refresh_page(page).status
+
+
+@shared_task(name="publications.refresh_all_pages", ignore_result=True)
+def refresh_all_pages() -> int:
+    """Beat's daily job: one task per published page, so one failure does not stop the rest."""
+    page_ids = list(TreatmentPage.objects.published().with_query().values_list("pk", flat=True))
+    for page_id in page_ids:
+        refresh_page.delay(page_id)
+    return len(page_ids)
