@@ -1,0 +1,80 @@
+"""Print how fast the treatment page renders and how fast the PubMed parser runs.
+
+Usage: .venv/bin/python benchmarks/page_and_parser.py [--requests N]
+Uses whatever database the environment names (SQLite by default) and loads the demo content.
+Figures, not assertions: compare runs on the same machine.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cancerindex.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+
+from publications.pubmed.parser import parse_efetch  # noqa: E402
+
+PAGE = "/treatments/biological-therapies/interleukin-2/"
+FIXTURES = ROOT / "tests" / "fixtures" / "pubmed" / "efetch"
+
+
+def bench_page(requests: int) -> None:
+    call_command("migrate", verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    call_command("load_demo", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
+    client = Client(HTTP_HOST="127.0.0.1")
+    queries = []
+    with connection.execute_wrapper(lambda execute, sql, *args: queries.append(sql) or execute(sql, *args)):
+        response = client.get(PAGE)
+    assert response.status_code == 200, response.status_code
+    timings = []
+    for _ in range(requests):
+        start = time.perf_counter()
+        client.get(PAGE)
+        timings.append(time.perf_counter() - start)
+    timings.sort()
+    print(f"page {PAGE}: {len(response.content):,} bytes, {len(queries)} SQL queries")
+    print(
+        f"  {requests} renders in-process: median {statistics.median(timings) * 1000:.1f} ms, "
+        f"p95 {timings[int(len(timings) * 0.95) - 1] * 1000:.1f} ms, {requests / sum(timings):.0f} pages/s"
+    )
+
+
+def bench_parser() -> None:
+    blobs = [path.read_bytes() for path in sorted(FIXTURES.glob("*.xml"))]
+    tracemalloc.start()
+    start = time.perf_counter()
+    articles = sum(len(parse_efetch(blob).records) for blob in blobs)
+    elapsed = time.perf_counter() - start
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    size = sum(map(len, blobs))
+    print(
+        f"parser: {articles} articles from {len(blobs)} files ({size / 1e6:.1f} MB) "
+        f"in {elapsed * 1000:.0f} ms"
+    )
+    print(
+        f"  {articles / elapsed:.0f} articles/s, {size / 1e6 / elapsed:.1f} MB/s, "
+        f"peak memory {peak / 1e6:.1f} MB"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=200)
+    args = parser.parse_args()
+    bench_page(args.requests)
+    bench_parser()
