@@ -8,6 +8,7 @@ recorded on a RefreshRun for editors.
 
 from __future__ import annotations
 
+import datetime
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +29,10 @@ from .pubmed.records import PubmedRecord
 logger = logging.getLogger(__name__)
 
 SEARCH_HEADROOM = 20  # extra results, so hidden entries and deletions do not leave the list short
+# Stored records are fetched again once they are this old, so later retractions, corrections,
+# PMC releases and deletions reach the page; at most this many per refresh, to stay polite.
+RECHECK_AFTER = datetime.timedelta(days=30)
+RECHECK_PER_REFRESH = 200
 LOCK_SECONDS = 30 * 60  # longer than any refresh; a crashed worker's lock expires by itself
 
 
@@ -63,17 +68,27 @@ def _local_limiter(rate: float) -> LocalRateLimiter:
 def page_lock(page_id: int) -> Iterator[bool]:
     """Whether this process may refresh the page now: one refresh of a page at a time, across workers."""
     key = f"publications:refresh-lock:{page_id}"
-    acquired = cache.add(key, timezone.now().isoformat(), LOCK_SECONDS)
+    try:
+        acquired = cache.add(key, timezone.now().isoformat(), LOCK_SECONDS)
+    except Exception as exc:  # the cache (Redis) is down: refreshing unlocked could run two at once
+        raise RefreshFailed(
+            "Could not check whether another refresh of this page is running: the cache is unreachable "
+            f"({exc}). The list was kept; try again later."
+        ) from exc
     try:
         yield acquired
     finally:
         if acquired:
-            cache.delete(key)
+            try:
+                cache.delete(key)
+            except Exception:  # the list is written by now; the lock expires by itself
+                logger.exception("Could not release the refresh lock of page %s", page_id)
 
 
 @dataclass
 class Fetched:
     pmids: list[int]
+    rechecked: list[int] = field(default_factory=list)  # stored PMIDs fetched again
     records: list[PubmedRecord] = field(default_factory=list)
     deleted: list[int] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -82,26 +97,34 @@ class Fetched:
 def refresh_page(page: TreatmentPage, *, client: EutilsClient | None = None) -> RefreshRun:
     """Refresh ``page``'s list; always returns the RefreshRun that says what happened."""
     run = RefreshRun.objects.create(page=page, query=page.pubmed_query)
-    with page_lock(page.pk) as acquired:
-        if not acquired:
-            return _finish(run, RefreshRun.Status.SKIPPED, error="Another refresh of this page is running.")
-        try:
+    fetched = None
+    try:
+        with page_lock(page.pk) as acquired:
+            if not acquired:
+                return _finish(
+                    run, RefreshRun.Status.SKIPPED, error="Another refresh of this page is running."
+                )
             if not page.pubmed_query.strip():
                 raise RefreshFailed("This page has no PubMed query.")
             fetched = _fetch(page, client)
             new = _apply(page, fetched)
-        except (RefreshFailed, EutilsError, PubmedParseError) as exc:
-            return _finish(run, RefreshRun.Status.FAILED, error=str(exc))
-        except Exception as exc:
-            logger.exception("Refresh of page %s failed unexpectedly", page.pk)
-            return _finish(run, RefreshRun.Status.FAILED, error=f"Unexpected error: {exc!r}")
+    except (RefreshFailed, EutilsError, PubmedParseError) as exc:
+        return _finish(run, RefreshRun.Status.FAILED, error=str(exc), warnings=_warnings(fetched))
+    except Exception as exc:
+        logger.exception("Refresh of page %s failed unexpectedly", page.pk)
+        error = f"Unexpected error: {exc!r}"
+        return _finish(run, RefreshRun.Status.FAILED, error=error, warnings=_warnings(fetched))
     return _finish(
         run,
         RefreshRun.Status.OK,
         pmids_found=len(fetched.pmids),
         publications_new=new,
-        warnings="\n".join(fetched.warnings),
+        warnings=_warnings(fetched),
     )
+
+
+def _warnings(fetched: Fetched | None) -> str:
+    return "\n".join(fetched.warnings) if fetched else ""
 
 
 def _finish(run: RefreshRun, status: str, **fields) -> RefreshRun:
@@ -118,22 +141,48 @@ def _fetch(page: TreatmentPage, client: EutilsClient | None) -> Fetched:
     try:
         hidden = PageListing.objects.filter(page=page, hidden=True).count()
         retmax = page.publications_shown + hidden + SEARCH_HEADROOM
-        search = parse_esearch(client.esearch(page.pubmed_query, retmax=retmax))
+        with _unreadable("search results"):
+            search = parse_esearch(client.esearch(page.pubmed_query, retmax=retmax))
         if not search.pmids:
             reasons = "; ".join(search.errors + search.warnings) or "no results"
             raise RefreshFailed(f"PubMed found nothing for this query ({reasons}); the list was kept.")
         fetched = Fetched(pmids=search.pmids)
-        stored = set(Publication.objects.filter(pmid__in=search.pmids).values_list("pmid", flat=True))
+        stored = dict(Publication.objects.filter(pmid__in=search.pmids).values_list("pmid", "updated_at"))
         missing = [pmid for pmid in search.pmids if pmid not in stored]
-        for _batch, xml in client.efetch_batches(missing):
-            result = parse_efetch(xml)
+        recheck_before = timezone.now() - RECHECK_AFTER
+        fetched.rechecked = [p for p in search.pmids if p in stored and stored[p] < recheck_before]
+        fetched.rechecked = fetched.rechecked[:RECHECK_PER_REFRESH]
+        skipped: list[int | None] = []
+        for _batch, xml in client.efetch_batches(missing + fetched.rechecked):
+            with _unreadable("article records"):
+                result = parse_efetch(xml)
             fetched.records += result.records
             fetched.deleted += result.deleted_pmids
             fetched.warnings += [f"Skipped PMID {p.pmid or '?'}: {p.message}" for p in result.problems]
+            skipped += [p.pmid for p in result.problems]
+        answered = {record.pmid for record in fetched.records} | set(fetched.deleted) | set(skipped)
+        unanswered = [pmid for pmid in missing if pmid not in answered]
+        if len(unanswered) > skipped.count(None):  # a skipped article without a PMID answers one of them
+            fetched.warnings.append(
+                f"PubMed found but did not return {len(unanswered)} record(s): PMID "
+                + ", ".join(map(str, unanswered[:20]))
+                + (" ..." if len(unanswered) > 20 else "")
+            )
         return fetched
     finally:
         if owns_client:
             client.close()
+
+
+@contextmanager
+def _unreadable(what: str) -> Iterator[None]:
+    """A response the parser refuses, in words for editors: the parser's own message is for developers."""
+    try:
+        yield
+    except PubmedParseError as exc:
+        raise RefreshFailed(
+            f"PubMed's {what} could not be read ({exc}); the list was kept. Try again later."
+        ) from exc
 
 
 @transaction.atomic
@@ -141,8 +190,9 @@ def _apply(page: TreatmentPage, fetched: Fetched) -> int:
     """Write the new list in one transaction; returns how many publications are new to the site."""
     TreatmentPage.objects.select_for_update().filter(pk=page.pk).first()  # serialise writers of this page
     new = _store_records(fetched.records)
+    _touch(fetched.rechecked)
     if fetched.deleted:
-        Publication.objects.filter(pmid__in=fetched.deleted).delete()  # they leave every list
+        _delete_everywhere(fetched.deleted, refreshing=page)
     by_pmid = dict(Publication.objects.filter(pmid__in=fetched.pmids).values_list("pmid", "pk"))
     ranked = [by_pmid[pmid] for pmid in fetched.pmids if pmid in by_pmid]
     if not ranked:
@@ -154,15 +204,35 @@ def _apply(page: TreatmentPage, fetched: Fetched) -> int:
 
 
 def _store_records(records: list[PubmedRecord]) -> int:
-    """Insert the records not stored yet; a PMID another page's refresh just stored is left as it is."""
+    """Insert new records and update re-fetched ones; returns how many are new to the site."""
     stored = set(
         Publication.objects.filter(pmid__in=[r.pmid for r in records]).values_list("pmid", flat=True)
     )
-    rows = [Publication(**publication_fields(r)) for r in records if r.pmid not in stored]
+    rows = [Publication(**publication_fields(r)) for r in records]
     for row in rows:
         row.normalize()
-    Publication.objects.bulk_create(rows, ignore_conflicts=True, batch_size=200)
-    return len(rows)
+    new = [row for row in rows if row.pmid not in stored]
+    Publication.objects.bulk_create(new, ignore_conflicts=True, batch_size=200)
+    for row in rows:
+        if row.pmid in stored:
+            values = {name: getattr(row, name) for name in UPDATED_FIELDS}
+            Publication.objects.filter(pmid=row.pmid).update(**values, updated_at=timezone.now())
+    return len(new)
+
+
+def _touch(pmids: list[int]) -> None:
+    """Re-checked records PubMed sent nothing new for are not asked for again until RECHECK_AFTER."""
+    Publication.objects.filter(pmid__in=pmids).update(updated_at=timezone.now())
+
+
+def _delete_everywhere(pmids: list[int], *, refreshing: TreatmentPage) -> None:
+    """PubMed deleted these citations: they leave every list, and every page that showed one changed."""
+    others = list(
+        TreatmentPage.objects.filter(listings__publication__pmid__in=pmids).exclude(pk=refreshing.pk)
+    )
+    Publication.objects.filter(pmid__in=pmids).delete()
+    for other in {page.pk: page for page in others}.values():
+        other.record_change(reason="list")
 
 
 def _replace_listings(page: TreatmentPage, ranked: list[int]) -> None:
@@ -183,6 +253,13 @@ def _replace_listings(page: TreatmentPage, ranked: list[int]) -> None:
             to_update.append(listing)
     PageListing.objects.bulk_update(to_update, ["position"])
     PageListing.objects.bulk_create(to_create, ignore_conflicts=True)
+
+
+UPDATED_FIELDS = [
+    "kind", "title", "authors", "authors_text", "journal", "journal_title", "pub_year", "pub_month",
+    "pub_season", "medline_date", "volume", "issue", "pages", "doi", "in_pmc", "pmcid", "pmc_release_date",
+    "abstract", "publication_types", "dates", "language", "is_retracted", "retraction_notices", "source_xml",
+]  # fmt: skip
 
 
 def publication_fields(record: PubmedRecord) -> dict:

@@ -1,0 +1,107 @@
+"""Stored records are fetched again once they are old, so later retractions and deletions reach readers."""
+
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from publications.models import Publication
+from publications.refresh import RECHECK_AFTER
+from tests.factories import PageListingFactory, PublicationFactory
+from tests.publications.test_refresh import (
+    GUT_2017,
+    QUERY,
+    SEASON,
+    article,
+    listed_pmids,
+    make_page,
+    refreshed,
+)
+from treatments.changes import page_changed
+
+pytestmark = pytest.mark.django_db
+
+RETRACTED_LATER = 41_000_031
+
+
+def age(pmids, *, by):
+    Publication.objects.filter(pmid__in=pmids).update(updated_at=timezone.now() - by)
+
+
+def test_old_records_are_fetched_again_and_updated(ncbi):
+    page = make_page()
+    ncbi.set_search(QUERY, [GUT_2017, SEASON])
+    refreshed(page)
+    Publication.objects.filter(pmid=GUT_2017).update(title="A stale title.")
+    age([GUT_2017], by=RECHECK_AFTER + datetime.timedelta(days=1))
+    ncbi.requests.clear()
+
+    run = refreshed(page)
+
+    (efetch,) = ncbi.requests_to("efetch")
+    assert efetch.params["id"] == str(GUT_2017), "only the old record is fetched again"
+    assert run.status == "ok" and run.publications_new == 0
+    assert Publication.objects.get(pmid=GUT_2017).title.startswith("Leucocyte telomere length")
+    assert listed_pmids(page) == [GUT_2017, SEASON]
+
+
+def test_recent_records_are_not_fetched_again(ncbi):
+    page = make_page()
+    ncbi.set_search(QUERY, [GUT_2017, SEASON])
+    refreshed(page)
+    age([GUT_2017, SEASON], by=RECHECK_AFTER - datetime.timedelta(days=1))
+    ncbi.requests.clear()
+    refreshed(page)
+    assert ncbi.requests_to("efetch") == []
+
+
+def test_a_record_retracted_after_it_was_stored_gets_its_warning(ncbi, client):
+    page = make_page()
+    ncbi.add_article(article(RETRACTED_LATER, title="Later retracted."))
+    ncbi.set_search(QUERY, [RETRACTED_LATER])
+    refreshed(page)
+    assert not Publication.objects.get(pmid=RETRACTED_LATER).is_retracted
+
+    ncbi.extra_articles[RETRACTED_LATER] = article(
+        RETRACTED_LATER,
+        title="Later retracted.",
+        publication_types=("Journal Article", "Retracted Publication"),
+    )
+    age([RETRACTED_LATER], by=RECHECK_AFTER * 2)
+    refreshed(page)
+
+    assert Publication.objects.get(pmid=RETRACTED_LATER).is_retracted
+    assert "Retracted publication" in client.get(page.get_absolute_url()).content.decode()
+
+
+def test_a_deletion_tells_every_page_that_listed_it(ncbi):
+    refreshing, other = make_page(), make_page(query="something else")
+    deleted = PublicationFactory(pmid=41_000_041)
+    PageListingFactory(page=other, publication=deleted)
+    PageListingFactory(page=refreshing, publication=deleted)
+    age([deleted.pmid], by=RECHECK_AFTER * 2)
+    ncbi.extra_articles[deleted.pmid] = (
+        f'<DeleteCitation><PMID Version="1">{deleted.pmid}</PMID></DeleteCitation>'
+    )
+    ncbi.set_search(QUERY, [GUT_2017, deleted.pmid])
+    changed = []
+    page_changed.connect(receiver := lambda page, **kw: changed.append(page.pk), weak=False)
+    try:
+        run = refreshed(refreshing)
+    finally:
+        page_changed.disconnect(receiver)
+
+    assert run.status == "ok", run.error
+    assert not Publication.objects.filter(pmid=deleted.pmid).exists()
+    assert listed_pmids(refreshing) == [GUT_2017]
+    assert listed_pmids(other) == []
+    assert sorted(changed) == sorted([refreshing.pk, other.pk])
+
+
+def test_records_pubmed_found_but_did_not_send_are_reported(ncbi):
+    page = make_page()
+    ncbi.set_search(QUERY, [GUT_2017, 41_999_999])  # the fake has no such article, as NCBI sometimes
+    run = refreshed(page)
+    assert run.status == "ok"
+    assert run.warnings == "PubMed found but did not return 1 record(s): PMID 41999999"
+    assert listed_pmids(page) == [GUT_2017]
