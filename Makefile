@@ -41,5 +41,33 @@ format: install-dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+## Production mode on this machine (README, "Production stack"): PostgreSQL and Redis on 127.0.0.1 unless
+## DATABASE_URL and REDIS_URL say otherwise; without SECRET_KEY, one is made once into var/secret_key.
+STACK_ENV = export DATABASE_URL="$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/cancerindex}" \
+		REDIS_URL="$${REDIS_URL:-redis://127.0.0.1:6379/0}" PATH="$(abspath $(VENV))/bin:$$PATH"; \
+	if [ -z "$${SECRET_KEY:-}" ]; then \
+		[ -s var/secret_key ] || { mkdir -p var && (umask 077; $(PY) -c 'import secrets; print(secrets.token_urlsafe(50))' >var/secret_key); }; \
+		export SECRET_KEY="$$(cat var/secret_key)"; \
+	fi
+
+## gunicorn, a Celery worker and Celery beat (Procfile, run by honcho), after migrate, collectstatic and
+## load_demo. Ctrl-C stops all three.
+stack: install
+	@$(STACK_ENV); set -e; \
+	$(PY) scripts/ensure_database.py; \
+	echo "migrate"; $(PY) manage.py migrate --noinput; \
+	echo "collectstatic"; $(PY) manage.py collectstatic --noinput --verbosity 0; \
+	echo "load_demo"; $(PY) manage.py load_demo; \
+	echo "Starting web (http://$(HOST):$(PORT)/), worker and beat; Ctrl-C stops them"; \
+	WEB_BIND="$(HOST):$(PORT)" exec honcho start
+
+## One more Celery worker, e.g. on another machine with DATABASE_URL and REDIS_URL pointing at the shared ones.
+worker: install
+	@$(STACK_ENV); exec celery -A cancerindex worker -l info --concurrency $${WORKER_CONCURRENCY:-2}
+
+## Celery beat: exactly ONE in the whole deployment (`make stack` runs it already).
+beat: install
+	@$(STACK_ENV); exec celery -A cancerindex beat -l info --scheduler django_celery_beat.schedulers:DatabaseScheduler
+
 clean:
 	rm -rf $(VENV) staticfiles db.sqlite3 .pytest_cache .ruff_cache

@@ -132,6 +132,7 @@ LOGGING = {
 # Celery: a Redis broker in production; in embedded mode tasks run eagerly, in-process.
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
+CELERY_RESULT_EXPIRES = None  # no results are stored, so beat needs no daily clean-up task
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task does not lose the job

@@ -96,6 +96,7 @@ class Fetched:
 
 def refresh_page(page: TreatmentPage, *, client: EutilsClient | None = None) -> RefreshRun:
     """Refresh ``page``'s list; always returns the RefreshRun that says what happened."""
+    _close_interrupted_runs(page)
     run = RefreshRun.objects.create(page=page, query=page.pubmed_query)
     fetched = None
     try:
@@ -125,6 +126,18 @@ def refresh_page(page: TreatmentPage, *, client: EutilsClient | None = None) -> 
 
 def _warnings(fetched: Fetched | None) -> str:
     return "\n".join(fetched.warnings) if fetched else ""
+
+
+def _close_interrupted_runs(page: TreatmentPage) -> None:
+    """A run still "running" after the lock expired belongs to a worker that died; say so to editors."""
+    now = timezone.now()
+    RefreshRun.objects.filter(
+        page=page,
+        status=RefreshRun.Status.RUNNING,
+        started_at__lt=now - datetime.timedelta(seconds=LOCK_SECONDS),
+    ).update(
+        status=RefreshRun.Status.FAILED, finished_at=now, error="Interrupted: the worker stopped mid-refresh."
+    )
 
 
 def _finish(run: RefreshRun, status: str, **fields) -> RefreshRun:

@@ -145,7 +145,8 @@ class FakeEutils:
     searches, extra articles, queued faults and recorded requests between tests.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, port: int = 0) -> None:
+        self._port = port  # 0: any free port
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
@@ -156,7 +157,7 @@ class FakeEutils:
 
     def start(self) -> FakeEutils:
         self._stopping.clear()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-eutils", daemon=True)
         self._thread.start()

@@ -5,8 +5,8 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from publications.models import Publication
-from publications.refresh import RECHECK_AFTER
+from publications.models import Publication, RefreshRun
+from publications.refresh import LOCK_SECONDS, RECHECK_AFTER
 from tests.factories import PageListingFactory, PublicationFactory
 from tests.publications.test_refresh import (
     GUT_2017,
@@ -105,3 +105,18 @@ def test_records_pubmed_found_but_did_not_send_are_reported(ncbi):
     assert run.status == "ok"
     assert run.warnings == "PubMed found but did not return 1 record(s): PMID 41999999"
     assert listed_pmids(page) == [GUT_2017]
+
+
+def test_a_run_left_running_by_a_dead_worker_is_closed_on_the_next_refresh(ncbi):
+
+    page = make_page()
+    dead = RefreshRun.objects.create(
+        page=page, started_at=timezone.now() - datetime.timedelta(seconds=LOCK_SECONDS + 60)
+    )
+    current = RefreshRun.objects.create(page=page)  # a refresh still legitimately under way elsewhere
+    ncbi.set_search(QUERY, [GUT_2017])
+    refreshed(page)
+    dead.refresh_from_db()
+    current.refresh_from_db()
+    assert (dead.status, dead.error) == ("failed", "Interrupted: the worker stopped mid-refresh.")
+    assert current.status == "running"
