@@ -1,8 +1,8 @@
 """The demo publication list: the Interleukin 2 page as readers knew it on the old site.
 
 Those entries carry no PMIDs (the old page showed none, and we never invent one), so the first
-real refresh replaces them. Loading is idempotent: a second run finds the list in place and
-changes nothing; a page whose list already came from PubMed is left alone.
+real refresh replaces them. Loading is idempotent: a page that already has a list (the demo's,
+a curated one, or one from PubMed) is left alone.
 """
 
 import datetime
@@ -38,12 +38,10 @@ def load_demo_list(path: Path = DEMO_LIST) -> DemoResult:
     listings = PageListing.objects.filter(page=page)
     if listings.filter(publication__pmid__isnull=False).exists():
         return DemoResult(page, skipped_reason="its list already comes from PubMed")
-    if listings.count() == len(data["entries"]):
-        return DemoResult(page, skipped_reason="the demo list is already loaded")
+    if listings.exists():
+        return DemoResult(page, skipped_reason="the page already has a list")
     refreshed_at = timezone.make_aware(datetime.datetime.fromisoformat(data["refreshed_at"]).replace(hour=12))
     with transaction.atomic():
-        listings.delete()
-        Publication.objects.filter(pmid__isnull=True, listings__isnull=True).delete()
         for position, entry in enumerate(data["entries"]):
             publication = Publication.objects.create(**_publication_fields(entry))
             PageListing.objects.create(

@@ -36,7 +36,7 @@ def test_running_it_twice_changes_nothing():
     out = io.StringIO()
     call_command("load_demo", stdout=out)
     assert snapshot() == before
-    assert "already loaded" in out.getvalue()
+    assert "already has a list" in out.getvalue()
 
 
 def test_a_list_that_came_from_pubmed_is_left_alone():
@@ -49,3 +49,21 @@ def test_a_list_that_came_from_pubmed_is_left_alone():
     assert list(PageListing.objects.filter(page=page).values_list("publication__pmid", flat=True)) == [
         31171734
     ]
+
+
+def test_it_never_undoes_an_editors_work():
+    call_command("load_demo", stdout=io.StringIO())
+    page = TreatmentPage.objects.get(slug="interleukin-2")
+    page.description = "<p>Rewritten by an editor.</p>"
+    page.save()
+    page.web_resources.all().delete()
+    first = PageListing.objects.filter(page=page).order_by("position").first()
+    first.hidden = True
+    first.save()
+    PageListing.objects.filter(page=page).exclude(pk=first.pk).order_by("position").first().delete()
+    Section.objects.filter(path="treatments").update(title="Cancer treatments")
+    before = snapshot()
+
+    call_command("load_demo", stdout=io.StringIO())
+
+    assert snapshot() == before
