@@ -21,11 +21,14 @@ DEBUG = env.bool("DEBUG", default=False)
 DATABASE_URL = env.str("DATABASE_URL", default="")
 REDIS_URL = env.str("REDIS_URL", default="")
 EMBEDDED = not (DATABASE_URL or REDIS_URL)
+if not EMBEDDED and not (DATABASE_URL and REDIS_URL):
+    # Half of production would run tasks in-process and keep locks per process: refuse it.
+    raise ImproperlyConfigured("Set both DATABASE_URL and REDIS_URL (production), or neither (embedded).")
 
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
-    if not (EMBEDDED or DEBUG):
-        raise ImproperlyConfigured("SECRET_KEY must be set in production (DATABASE_URL or REDIS_URL is set).")
+    if not EMBEDDED:
+        raise ImproperlyConfigured("SECRET_KEY must be set in production (DATABASE_URL and REDIS_URL set).")
     SECRET_KEY = "django-insecure-embedded-mode-only-never-use-in-production"  # noqa: S105
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
@@ -152,5 +155,5 @@ NCBI_TIMEOUT = env.float("NCBI_TIMEOUT", default=20.0)
 NCBI_MAX_RETRIES = env.int("NCBI_MAX_RETRIES", default=4)
 NCBI_BACKOFF_BASE = env.float("NCBI_BACKOFF_BASE", default=1.0)  # seconds; doubles on each retry, with jitter
 
-# The daily refresh of every published page (created in the database by a migration, editable in the admin).
-REFRESH_SCHEDULE = {"hour": "3", "minute": "0", "timezone": "America/New_York"}
+# The daily refresh of every published page lives in the database (django-celery-beat): a migration
+# creates it, administrators change it in the admin under Periodic tasks.

@@ -39,7 +39,7 @@ class PageListingInline(admin.TabularInline):
     fields = ["position", "citation", "pinned", "hidden", "first_listed_at"]
     readonly_fields = ["position", "citation", "first_listed_at"]
     ordering = ["-pinned", "position"]
-    can_delete = True
+    can_delete = False  # a refresh would list it again: hide it instead
     verbose_name = "publication on this page"
     verbose_name_plural = "Latest research publications (pin or hide per page)"
 
@@ -47,7 +47,7 @@ class PageListingInline(admin.TabularInline):
         return False
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("publication")
+        return super().get_queryset(request).select_related("page", "publication")
 
     @admin.display(description="publication")
     def citation(self, listing):

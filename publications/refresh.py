@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,12 +18,14 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from treatments.models import TreatmentPage
 
 from .models import PageListing, Publication, RefreshRun
-from .pubmed.client import EutilsClient, EutilsError, LocalRateLimiter, RedisRateLimiter, rate_for
+from .pubmed import client as pubmed_client
+from .pubmed.client import EutilsClient, EutilsError
 from .pubmed.parser import PubmedParseError, parse_efetch, parse_esearch
 from .pubmed.records import PubmedRecord
 
@@ -33,7 +36,7 @@ SEARCH_HEADROOM = 20  # extra results, so hidden entries and deletions do not le
 # PMC releases and deletions reach the page; at most this many per refresh, to stay polite.
 RECHECK_AFTER = datetime.timedelta(days=30)
 RECHECK_PER_REFRESH = 200
-LOCK_SECONDS = 30 * 60  # longer than any refresh; a crashed worker's lock expires by itself
+LOCK_SECONDS = 30 * 60  # longer than any refresh (tasks stop at 25 minutes); a dead worker's lock expires
 
 
 class RefreshFailed(Exception):
@@ -41,35 +44,26 @@ class RefreshFailed(Exception):
 
 
 def make_client() -> EutilsClient:
-    """The E-utilities client from settings, sharing one rate limit through Redis when there is one."""
-    rate = rate_for(settings.NCBI_API_KEY)
-    limiter = RedisRateLimiter(settings.REDIS_URL, rate) if settings.REDIS_URL else _local_limiter(rate)
-    return EutilsClient(
-        settings.NCBI_EUTILS_URL,
+    """The E-utilities client from settings; its rate limit is shared through Redis when there is one."""
+    return pubmed_client.make_client(
+        base_url=settings.NCBI_EUTILS_URL,
         tool=settings.NCBI_TOOL,
         email=settings.NCBI_EMAIL,
         api_key=settings.NCBI_API_KEY or None,
+        redis_url=settings.REDIS_URL or None,
         timeout=settings.NCBI_TIMEOUT,
         max_retries=settings.NCBI_MAX_RETRIES,
         backoff_base=settings.NCBI_BACKOFF_BASE,
-        rate_limiter=limiter,
     )
-
-
-_local_limiters: dict[float, LocalRateLimiter] = {}
-
-
-def _local_limiter(rate: float) -> LocalRateLimiter:
-    """One in-process limiter per rate, shared by every client in this process (embedded mode)."""
-    return _local_limiters.setdefault(rate, LocalRateLimiter(rate))
 
 
 @contextmanager
 def page_lock(page_id: int) -> Iterator[bool]:
     """Whether this process may refresh the page now: one refresh of a page at a time, across workers."""
     key = f"publications:refresh-lock:{page_id}"
+    token = secrets.token_hex(16)
     try:
-        acquired = cache.add(key, timezone.now().isoformat(), LOCK_SECONDS)
+        acquired = cache.add(key, token, LOCK_SECONDS)
     except Exception as exc:  # the cache (Redis) is down: refreshing unlocked could run two at once
         raise RefreshFailed(
             "Could not check whether another refresh of this page is running: the cache is unreachable "
@@ -80,7 +74,8 @@ def page_lock(page_id: int) -> Iterator[bool]:
     finally:
         if acquired:
             try:
-                cache.delete(key)
+                if cache.get(key) == token:  # not a lock that expired and another refresh now holds
+                    cache.delete(key)
             except Exception:  # the list is written by now; the lock expires by itself
                 logger.exception("Could not release the refresh lock of page %s", page_id)
 
@@ -147,6 +142,13 @@ def _finish(run: RefreshRun, status: str, **fields) -> RefreshRun:
     return run
 
 
+def _due_for_recheck(page: TreatmentPage, found: list[int]) -> list[int]:
+    """Stored records on this search or pinned to this page that were last fetched long ago."""
+    stale = Publication.objects.filter(pmid__isnull=False, updated_at__lt=timezone.now() - RECHECK_AFTER)
+    stale = stale.filter(Q(pmid__in=found) | Q(listings__page=page, listings__pinned=True)).distinct()
+    return list(stale.order_by("updated_at").values_list("pmid", flat=True)[:RECHECK_PER_REFRESH])
+
+
 def _fetch(page: TreatmentPage, client: EutilsClient | None) -> Fetched:
     """Ask NCBI: the page's search, then the records not stored yet. Nothing is written here."""
     owns_client = client is None
@@ -160,11 +162,9 @@ def _fetch(page: TreatmentPage, client: EutilsClient | None) -> Fetched:
             reasons = "; ".join(search.errors + search.warnings) or "no results"
             raise RefreshFailed(f"PubMed found nothing for this query ({reasons}); the list was kept.")
         fetched = Fetched(pmids=search.pmids)
-        stored = dict(Publication.objects.filter(pmid__in=search.pmids).values_list("pmid", "updated_at"))
+        stored = set(Publication.objects.filter(pmid__in=search.pmids).values_list("pmid", flat=True))
         missing = [pmid for pmid in search.pmids if pmid not in stored]
-        recheck_before = timezone.now() - RECHECK_AFTER
-        fetched.rechecked = [p for p in search.pmids if p in stored and stored[p] < recheck_before]
-        fetched.rechecked = fetched.rechecked[:RECHECK_PER_REFRESH]
+        fetched.rechecked = _due_for_recheck(page, search.pmids)
         skipped: list[int | None] = []
         for _batch, xml in client.efetch_batches(missing + fetched.rechecked):
             with _unreadable("article records"):
@@ -203,7 +203,6 @@ def _apply(page: TreatmentPage, fetched: Fetched) -> int:
     """Write the new list in one transaction; returns how many publications are new to the site."""
     TreatmentPage.objects.select_for_update().filter(pk=page.pk).first()  # serialise writers of this page
     new = _store_records(fetched.records)
-    _touch(fetched.rechecked)
     if fetched.deleted:
         _delete_everywhere(fetched.deleted, refreshing=page)
     by_pmid = dict(Publication.objects.filter(pmid__in=fetched.pmids).values_list("pmid", "pk"))
@@ -226,16 +225,12 @@ def _store_records(records: list[PubmedRecord]) -> int:
         row.normalize()
     new = [row for row in rows if row.pmid not in stored]
     Publication.objects.bulk_create(new, ignore_conflicts=True, batch_size=200)
+    updated_fields = [*publication_fields(records[0]).keys(), "authors_text"] if records else []
     for row in rows:
         if row.pmid in stored:
-            values = {name: getattr(row, name) for name in UPDATED_FIELDS}
+            values = {name: getattr(row, name) for name in updated_fields if name != "pmid"}
             Publication.objects.filter(pmid=row.pmid).update(**values, updated_at=timezone.now())
     return len(new)
-
-
-def _touch(pmids: list[int]) -> None:
-    """Re-checked records PubMed sent nothing new for are not asked for again until RECHECK_AFTER."""
-    Publication.objects.filter(pmid__in=pmids).update(updated_at=timezone.now())
 
 
 def _delete_everywhere(pmids: list[int], *, refreshing: TreatmentPage) -> None:
@@ -266,13 +261,6 @@ def _replace_listings(page: TreatmentPage, ranked: list[int]) -> None:
             to_update.append(listing)
     PageListing.objects.bulk_update(to_update, ["position"])
     PageListing.objects.bulk_create(to_create, ignore_conflicts=True)
-
-
-UPDATED_FIELDS = [
-    "kind", "title", "authors", "authors_text", "journal", "journal_title", "pub_year", "pub_month",
-    "pub_season", "medline_date", "volume", "issue", "pages", "doi", "in_pmc", "pmcid", "pmc_release_date",
-    "abstract", "publication_types", "dates", "language", "is_retracted", "retraction_notices", "source_xml",
-]  # fmt: skip
 
 
 def publication_fields(record: PubmedRecord) -> dict:

@@ -7,7 +7,10 @@ from treatments.models import TreatmentPage
 from . import refresh
 
 
-@shared_task(name="publications.refresh_page", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+# Stopped well before the page's lock expires (refresh.LOCK_SECONDS), so two never overlap.
+@shared_task(
+    name="publications.refresh_page", ignore_result=True, soft_time_limit=20 * 60, time_limit=25 * 60
+)
 def refresh_page(page_id: int) -> str:
     """Refresh one page. Idempotent: running it twice leaves the same list."""
     page = TreatmentPage.objects.filter(pk=page_id).first()

@@ -33,12 +33,18 @@ class TreatmentPageAdmin(admin.ModelAdmin):
     search_fields = ["title", "other_name", "pubmed_query"]
     list_select_related = ["section"]
     prepopulated_fields = {"slug": ["title"]}
-    readonly_fields = ["content_changed_at", "list_refreshed_at", "created_at", "recent_refreshes"]
+    readonly_fields = [
+        "content_changed_at",
+        "list_refreshed_at",
+        "created_at",
+        "recent_refreshes",
+        "reader_feedback",
+    ]
     fieldsets = [
         (None, {"fields": ["section", "title", "other_name", "slug", "label", "published", "tags"]}),
         ("Content", {"fields": ["description"]}),
         ("Latest research", {"fields": ["pubmed_query", "publications_shown", "recent_refreshes"]}),
-        ("History", {"fields": ["created_at", "content_changed_at", "list_refreshed_at"]}),
+        ("History", {"fields": ["created_at", "content_changed_at", "list_refreshed_at", "reader_feedback"]}),
     ]
     inlines = [WebResourceInline, PageListingInline]
 
@@ -55,6 +61,11 @@ class TreatmentPageAdmin(admin.ModelAdmin):
                 '<strong class="errornote">failed {}</strong>: {}', when, page.last_refresh_error
             )
         return f"{page.last_refresh_status} {when}"
+
+    @admin.display(description="found this page useful?")
+    def reader_feedback(self, page):
+        votes = page.feedback.summary() if page.pk else {"yes": 0, "no": 0}
+        return f"{votes['yes']} yes, {votes['no']} no"
 
     @admin.display(description="recent refreshes")
     def recent_refreshes(self, page):

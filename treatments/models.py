@@ -1,11 +1,14 @@
 """The section tree, treatment pages, their web resources and readers' feedback."""
 
+import html
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import strip_tags
 from taggit.managers import TaggableManager
 
 from .changes import page_changed
@@ -68,6 +71,9 @@ class Section(models.Model):
     def clean(self):
         if self.parent_id is None and self.slug in RESERVED_ROOT_SLUGS:
             raise ValidationError({"slug": f'"{self.slug}" is reserved for the site itself.'})
+        clash = TreatmentPage.objects.filter(section_id=self.parent_id, slug=self.slug)
+        if self.parent_id and clash.exists():
+            raise ValidationError({"slug": "A page in the parent section already uses this slug."})
         node = self.parent
         while node is not None:
             if self.pk and node.pk == self.pk:
@@ -87,7 +93,7 @@ class TreatmentPageQuerySet(models.QuerySet):
 
     def for_reader(self):
         """What the public page view needs, joined, so the page renders in a fixed number of queries."""
-        return self.published().select_related("section").prefetch_related("web_resources", "tags")
+        return self.published().select_related("section").prefetch_related("web_resources")
 
 
 class TreatmentPage(models.Model):
@@ -149,6 +155,11 @@ class TreatmentPage(models.Model):
     @property
     def path(self):
         return f"{self.section.path}/{self.slug}"
+
+    @property
+    def summary(self):
+        """The description as plain text, for meta descriptions and feeds."""
+        return html.unescape(strip_tags(self.description))
 
     @property
     def last_updated(self):

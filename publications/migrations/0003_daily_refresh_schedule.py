@@ -3,20 +3,18 @@
 It lives in the database (django-celery-beat), so an administrator can change it in the admin.
 """
 
-from django.conf import settings
 from django.db import migrations
 
 TASK_NAME = "Refresh publications of all published pages"
+DAILY_AT = {"minute": "0", "hour": "3", "timezone": "America/New_York"}
 
 
 def create_schedule(apps, schema_editor):
     CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    when = settings.REFRESH_SCHEDULE
     crontab, _ = CrontabSchedule.objects.get_or_create(
-        minute=when["minute"], hour=when["hour"], day_of_week="*", day_of_month="*", month_of_year="*",
-        timezone=when["timezone"],
-    )  # fmt: skip
+        **DAILY_AT, day_of_week="*", day_of_month="*", month_of_year="*"
+    )
     PeriodicTask.objects.get_or_create(
         name=TASK_NAME,
         defaults={"task": "publications.refresh_all_pages", "crontab": crontab, "enabled": True},

@@ -8,6 +8,7 @@ turning every failure into an ``EutilsError`` an editor can read in the admin.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -422,6 +423,13 @@ def _describe(exc: httpx.HTTPError) -> str:
     return str(exc) or type(exc).__name__
 
 
+@functools.cache
+def shared_rate_limiter(redis_url: str | None, rate_per_second: float) -> RateLimiter:
+    """One limiter per process and rate: through Redis when there is one (every worker shares it),
+    else in-process; cached so clients share one Redis connection pool and one local schedule."""
+    return RedisRateLimiter(redis_url, rate_per_second) if redis_url else LocalRateLimiter(rate_per_second)
+
+
 def make_client(
     *,
     base_url: str = DEFAULT_BASE_URL,
@@ -429,11 +437,11 @@ def make_client(
     email: str,
     api_key: str | None = None,
     redis_url: str | None = None,
-    timeout: float = 15.0,
+    **options,
 ) -> EutilsClient:
-    """A client whose rate limit is shared through Redis when there is one, else per process."""
-    rate = rate_for(api_key)
-    limiter: RateLimiter = RedisRateLimiter(redis_url, rate) if redis_url else LocalRateLimiter(rate)
-    return EutilsClient(
-        base_url, tool=tool, email=email, api_key=api_key, timeout=timeout, rate_limiter=limiter
-    )
+    """A client whose rate limit is shared through Redis when there is one, else per process.
+
+    ``options`` go to EutilsClient as they are (timeout, max_retries, backoff_base, ...).
+    """
+    limiter = shared_rate_limiter(redis_url, rate_for(api_key))
+    return EutilsClient(base_url, tool=tool, email=email, api_key=api_key, rate_limiter=limiter, **options)

@@ -120,3 +120,21 @@ def test_a_run_left_running_by_a_dead_worker_is_closed_on_the_next_refresh(ncbi)
     current.refresh_from_db()
     assert (dead.status, dead.error) == ("failed", "Interrupted: the worker stopped mid-refresh.")
     assert current.status == "running"
+
+
+def test_a_pinned_entry_that_left_the_search_is_still_rechecked(ncbi):
+    page = make_page()
+    ncbi.set_search(QUERY, [GUT_2017, SEASON])
+    refreshed(page)
+    page.listings.filter(publication__pmid=GUT_2017).update(pinned=True)
+    ncbi.set_search(QUERY, [SEASON])
+    Publication.objects.filter(pmid=GUT_2017).update(title="A stale title.")
+    age([GUT_2017], by=RECHECK_AFTER * 2)
+    ncbi.requests.clear()
+
+    refreshed(page)
+
+    (efetch,) = ncbi.requests_to("efetch")
+    assert efetch.params["id"] == str(GUT_2017)
+    assert Publication.objects.get(pmid=GUT_2017).title.startswith("Leucocyte telomere length")
+    assert listed_pmids(page) == [GUT_2017, SEASON]

@@ -169,8 +169,8 @@ def test_page_renders_in_a_fixed_number_of_queries(client, django_assert_num_que
     WebResourceFactory.create_batch(entries, page=page)
     PageListingFactory.create_batch(entries, page=page)
     page.tags.add("cytokine", "immunotherapy")
-    # section-or-page lookup, page + section, web resources, tags, breadcrumb, publications
-    with django_assert_num_queries(6):
+    # section-or-page lookup, page + section, web resources, breadcrumb, publications
+    with django_assert_num_queries(5):
         response = client.get(page.get_absolute_url())
     assert response.status_code == 200
     assert response.content.decode().count('<li class="publication') == entries
@@ -207,3 +207,10 @@ def test_home_and_section_pages_list_the_tree(client, demo_page):
 def test_about_and_disclaimer(client):
     assert "educational purposes only" in client.get("/disclaimer/").content.decode()
     assert client.get("/about/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_meta_description_is_the_descriptions_text_escaped_once(client):
+    page = TreatmentPageFactory(description="<p>Risks &amp; benefits of <b>IL-2</b>.</p>")
+    html = client.get(page.get_absolute_url()).content.decode()
+    assert '<meta name="description" content="Risks &amp; benefits of IL-2.">' in html
