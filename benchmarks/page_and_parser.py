@@ -1,7 +1,8 @@
 """Print how fast the treatment page renders and how fast the PubMed parser runs.
 
 Usage: .venv/bin/python benchmarks/page_and_parser.py [--requests N]
-Uses whatever database the environment names (SQLite by default) and loads the demo content.
+It migrates and loads the demo into a throw-away SQLite database unless BENCHMARK_DATABASE_URL
+names another (say, a scratch PostgreSQL database): never point it at a real one.
 Figures, not assertions: compare runs on the same machine.
 """
 
@@ -9,6 +10,7 @@ import argparse
 import os
 import statistics
 import sys
+import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -16,6 +18,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cancerindex.settings")
+SCRATCH = Path(tempfile.mkdtemp(prefix="cancerindex-bench-"))
+if os.environ.get("BENCHMARK_DATABASE_URL"):
+    os.environ.update(
+        DATABASE_URL=os.environ["BENCHMARK_DATABASE_URL"],
+        REDIS_URL=os.environ.get("BENCHMARK_REDIS_URL", "redis://127.0.0.1:6379/13"),
+        SECRET_KEY="benchmark-only",  # noqa: S106 - a scratch database
+    )
+else:
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        os.environ.pop(name, None)
+    os.environ["SQLITE_PATH"] = str(SCRATCH / "db.sqlite3")
+os.environ["STATIC_ROOT"] = str(SCRATCH / "static")
 
 import django  # noqa: E402
 

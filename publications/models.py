@@ -168,4 +168,4 @@ class RefreshRun(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.page} at {self.started_at:%Y-%m-%d %H:%M}: {self.status}"
+        return f"{self.page} at {timezone.localtime(self.started_at):%Y-%m-%d %H:%M}: {self.status}"

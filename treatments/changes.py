@@ -6,5 +6,8 @@ refreshes all go through it, so a page cache, a feed or a sitemap has one signal
 
 from django.dispatch import Signal
 
-# Sent with ``page`` (the TreatmentPage) and ``reason`` ("content" or "list").
+# Sent with ``page`` (the TreatmentPage) and ``reason`` ("content" or "list"), inside the writer's
+# transaction, like Django's own model signals: a listener that acts outside the database (purging
+# a cache, pinging a search index) wraps that work in ``transaction.on_commit``, so it never acts on
+# a change that is rolled back or serves the old page before the new one is committed.
 page_changed = Signal()
