@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin
 from django.db import models
 from django.utils import timezone
@@ -47,6 +48,7 @@ class TreatmentPageAdmin(admin.ModelAdmin):
         ("History", {"fields": ["created_at", "content_changed_at", "list_refreshed_at", "reader_feedback"]}),
     ]
     inlines = [WebResourceInline, PageListingInline]
+    formfield_overrides = {models.CharField: {"widget": forms.TextInput(attrs={"size": 80})}}
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(**latest_run_annotations())
