@@ -94,10 +94,18 @@ def _visitor_token(request):
     token = request.get_signed_cookie(VISITOR_COOKIE, default=None)
     if token:
         return token
-    fingerprint = f"{request.META.get('REMOTE_ADDR', '')}|{request.META.get('HTTP_USER_AGENT', '')}"
+    fingerprint = f"{client_address(request)}|{request.META.get('HTTP_USER_AGENT', '')}"
     return (
         hashlib.sha256(fingerprint.encode()).hexdigest()[:32] if fingerprint != "|" else secrets.token_hex(16)
     )
+
+
+def client_address(request):
+    """The reader's address: behind our own proxy (TRUST_X_FORWARDED_FOR), the one it saw."""
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if settings.TRUST_X_FORWARDED_FOR and forwarded:
+        return forwarded.split(",")[-1].strip()  # the last hop is the one our proxy added
+    return request.META.get("REMOTE_ADDR", "")
 
 
 def _visitor_key(token):

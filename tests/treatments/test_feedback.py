@@ -89,3 +89,18 @@ def test_no_votes_on_drafts_or_missing_pages():
     draft = TreatmentPageFactory(published=False)
     assert vote(Client(), draft, "yes").status_code == 404
     assert Client().post("/feedback/999999/", {"useful": "yes"}).status_code == 404
+
+
+def test_behind_our_proxy_readers_are_told_apart_by_the_address_it_saw(settings):
+    settings.TRUST_X_FORWARDED_FOR = True
+    page = TreatmentPageFactory()
+    for reader in ["198.51.100.1", "198.51.100.2"]:
+        vote(Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=f"10.9.9.9, {reader}"), page, "yes")
+    assert Feedback.objects.filter(page=page).count() == 2
+
+
+def test_a_forged_forwarded_header_is_ignored_without_a_proxy():
+    page = TreatmentPageFactory()
+    for forged in ["198.51.100.1", "198.51.100.2"]:
+        vote(Client(REMOTE_ADDR="203.0.113.5", HTTP_X_FORWARDED_FOR=forged), page, "yes")
+    assert Feedback.objects.filter(page=page).count() == 1
