@@ -9,7 +9,8 @@ from .models import PageListing, Publication, RefreshRun
 SOURCE_FIELDS = [
     "pmid", "kind", "title", "authors", "more_authors", "journal", "journal_title", "pub_year", "pub_month",
     "pub_season", "medline_date", "volume", "issue", "pages", "doi", "in_pmc", "pmcid", "pmc_release_date",
-    "abstract", "publication_types", "dates", "language", "is_retracted", "retraction_notices", "source_xml",
+    "book_accession", "abstract", "publication_types", "dates", "language", "is_retracted",
+    "retraction_notices", "source_xml",
 ]  # fmt: skip
 
 

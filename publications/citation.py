@@ -14,6 +14,7 @@ PUBMED_SEARCH_URL = "https://pubmed.ncbi.nlm.nih.gov/?term={term}"
 RELATED_URL = "https://pubmed.ncbi.nlm.nih.gov/?linkname=pubmed_pubmed&from_uid={pmid}"
 PMC_ARTICLE_URL = "https://pmc.ncbi.nlm.nih.gov/articles/{pmcid}/"
 PMC_SEARCH_URL = "https://pmc.ncbi.nlm.nih.gov/search/?term={term}"
+BOOKSHELF_URL = "https://www.ncbi.nlm.nih.gov/books/{accession}/"
 
 MAX_AUTHORS_IN_FULL = 4
 AUTHORS_BEFORE_ET_AL = 3
@@ -77,13 +78,17 @@ class PmcAccess:
 
 
 def pmc_access(
-    *, in_pmc: bool, pmcid: str, release_date: datetime.date | None, title_text: str, as_of: datetime.date
-) -> PmcAccess | None:
+    *, in_pmc: bool, pmcid: str, release_date: datetime.date | None, title_text: str, as_of: datetime.date,
+    book_accession: str = "",
+) -> PmcAccess | None:  # fmt: skip
     """Free now, under embargo until a date, or not in PMC at all (None).
 
     ``as_of`` is the day the page's list was last refreshed, so a page shows one consistent
     snapshot next to its "Page last updated" date (and a cached page never goes stale by itself).
+    A book chapter (GeneReviews and the like) is free on NCBI Bookshelf, which has no embargo.
     """
+    if book_accession:
+        return PmcAccess(url=BOOKSHELF_URL.format(accession=book_accession))
     if not in_pmc:
         return None
     url = (

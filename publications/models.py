@@ -38,6 +38,9 @@ class Publication(models.Model):
     in_pmc = models.BooleanField("in PMC", default=False)
     pmcid = models.CharField("PMCID", max_length=20, blank=True)
     pmc_release_date = models.DateField("PMC release date", null=True, blank=True)
+    book_accession = models.CharField(
+        max_length=20, blank=True, help_text='NCBI Bookshelf id of a book chapter ("NBK1403").'
+    )
     abstract = models.JSONField(default=list, blank=True, help_text="Sections: label, NLM category, text.")
     publication_types = models.JSONField(default=list, blank=True)
     dates = models.JSONField(default=dict, blank=True, help_text="The dates PubMed gives, by status.")
@@ -93,7 +96,7 @@ class Publication(models.Model):
     def pmc_access(self, as_of):
         return citation.pmc_access(
             in_pmc=self.in_pmc, pmcid=self.pmcid, release_date=self.pmc_release_date,
-            title_text=self.title_text, as_of=as_of,
+            title_text=self.title_text, as_of=as_of, book_accession=self.book_accession,
         )  # fmt: skip
 
 

@@ -285,6 +285,7 @@ def publication_fields(record: PubmedRecord) -> dict:
         "in_pmc": bool(record.pmcid),
         "pmcid": record.pmcid,
         "pmc_release_date": record.pmc_release_date,
+        "book_accession": record.book_accession,
         "abstract": [
             {"label": s.label, "nlm_category": s.nlm_category, "text": s.text} for s in record.abstract
         ],

@@ -117,3 +117,8 @@ class TestPmcAccess:
     def test_without_pmcid_a_pmc_search_for_the_title(self):
         access = self.access(pmcid="", title_text="Prospects of IL-2 in Cancer Immunotherapy.")
         assert access.url.startswith("https://pmc.ncbi.nlm.nih.gov/search/?term=%22Prospects+of+IL-2")
+
+    def test_a_book_chapter_is_free_on_ncbi_bookshelf(self):
+        access = self.access(in_pmc=False, pmcid="", book_accession="NBK1403")
+        assert access.is_free
+        assert access.url == "https://www.ncbi.nlm.nih.gov/books/NBK1403/"

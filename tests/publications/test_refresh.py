@@ -727,3 +727,16 @@ def test_two_pages_sharing_articles_refreshed_at_once_share_one_row_per_pmid(ncb
     assert Publication.objects.count() == len(OTHERS) + len(NEWEST_FIRST)
     # Each run counts what it inserted; two overlapping transactions may both count a shared article.
     assert sum(run.publications_new for run in results) >= len(OTHERS) + len(NEWEST_FIRST)
+
+
+def test_a_book_chapter_is_cited_by_its_book_and_links_ncbi_bookshelf(ncbi, client):
+    book = 20301577  # metapub-book-20301577: a GeneReviews chapter, a PubmedBookArticle
+    page = make_page()
+    ncbi.set_search(QUERY, [book])
+    refreshed(page)
+
+    (entry,) = entries(render(client, page))
+
+    assert entry["title"] == "<i>CACNA1C</i>-Related Disorders"
+    assert entry["source"] == "GeneReviews®. 1993"
+    assert entry["links"]["Free Access to Full Article"] == "https://www.ncbi.nlm.nih.gov/books/NBK1403/"
