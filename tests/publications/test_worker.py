@@ -291,7 +291,7 @@ def test_a_worker_refreshes_a_page_from_pubmed(spawn_worker, broker_url, fake_eu
 def test_beat_reads_the_daily_refresh_from_the_database(monkeypatch):
     # A transactional test before this one flushed the rows the migration made: make them again, the
     # migration's way (a no-op on a fresh test database).
-    importlib.import_module("publications.migrations.0003_daily_refresh_schedule").create_schedule(apps, None)
+    importlib.import_module("publications.migrations.0002_daily_refresh_schedule").create_schedule(apps, None)
     # django-celery-beat loads a crontab entry only within two hours of its hour: look at 02:30 New York
     # time (in summer, so that daylight saving time is in play).
     half_past_two = datetime(2025, 7, 1, 2, 30, tzinfo=NEW_YORK).astimezone(UTC)

@@ -27,7 +27,7 @@ def remove_schedule(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("publications", "0002_refresh_warnings"),
+        ("publications", "0001_initial"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
