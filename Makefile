@@ -44,7 +44,8 @@ format: install-dev
 ## Production mode on this machine (README, "Production stack"): PostgreSQL and Redis on 127.0.0.1 unless
 ## DATABASE_URL and REDIS_URL say otherwise; without SECRET_KEY, one is made once into var/secret_key.
 STACK_ENV = export DATABASE_URL="$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/cancerindex}" \
-		REDIS_URL="$${REDIS_URL:-redis://127.0.0.1:6379/0}" PATH="$(abspath $(VENV))/bin:$$PATH"; \
+		REDIS_URL="$${REDIS_URL:-redis://127.0.0.1:6379/0}" CACHE_URL="$${CACHE_URL:-redis://127.0.0.1:6379/2}" \
+		PATH="$(abspath $(VENV))/bin:$$PATH"; \
 	if [ -z "$${SECRET_KEY:-}" ]; then \
 		[ -s var/secret_key ] || { mkdir -p var && (umask 077; $(PY) -c 'import secrets; print(secrets.token_urlsafe(50))' >var/secret_key); }; \
 		export SECRET_KEY="$$(cat var/secret_key)"; \
