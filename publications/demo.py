@@ -36,8 +36,6 @@ def load_demo_list(path: Path = DEMO_LIST) -> DemoResult:
     section_path, _, slug = data["page"].rpartition("/")
     page = TreatmentPage.objects.get(section__path=section_path, slug=slug)
     listings = PageListing.objects.filter(page=page)
-    if listings.filter(publication__pmid__isnull=False).exists():
-        return DemoResult(page, skipped_reason="its list already comes from PubMed")
     if listings.exists():
         return DemoResult(page, skipped_reason="the page already has a list")
     refreshed_at = timezone.make_aware(datetime.datetime.fromisoformat(data["refreshed_at"]).replace(hour=12))

@@ -159,7 +159,9 @@ class RefreshRun(models.Model):
     pmids_found = models.PositiveIntegerField(default=0)
     publications_new = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True, help_text="Why the refresh failed, in words for editors.")
-    warnings = models.TextField(blank=True, help_text="Articles skipped because PubMed sent them malformed.")
+    warnings = models.TextField(
+        blank=True, help_text="Articles PubMed sent malformed or did not send; the rest of the list was kept."
+    )
 
     class Meta:
         ordering = ["-started_at"]

@@ -36,6 +36,11 @@ SEARCH_HEADROOM = 20  # extra results, so hidden entries and deletions do not le
 # PMC releases and deletions reach the page; at most this many per refresh, to stay polite.
 RECHECK_AFTER = datetime.timedelta(days=30)
 RECHECK_PER_REFRESH = 200
+# What a re-fetched record rewrites: everything built from PubMed, not the row's identity.
+REFETCHED_FIELDS = [
+    field.name for field in Publication._meta.concrete_fields
+    if field.name not in {"id", "pmid", "more_authors", "created_at"}
+]  # fmt: skip
 LOCK_SECONDS = 30 * 60  # longer than any refresh (tasks stop at 25 minutes); a dead worker's lock expires
 
 
@@ -216,20 +221,18 @@ def _apply(page: TreatmentPage, fetched: Fetched) -> int:
 
 
 def _store_records(records: list[PubmedRecord]) -> int:
-    """Insert new records and update re-fetched ones; returns how many are new to the site."""
-    stored = set(
-        Publication.objects.filter(pmid__in=[r.pmid for r in records]).values_list("pmid", flat=True)
-    )
+    """Insert new records and update re-fetched ones, in batches; returns how many are new to the site."""
     rows = [Publication(**publication_fields(r)) for r in records]
+    stored = Publication.objects.in_bulk([row.pmid for row in rows], field_name="pmid")
+    now = timezone.now()
     for row in rows:
         row.normalize()
-    new = [row for row in rows if row.pmid not in stored]
-    Publication.objects.bulk_create(new, ignore_conflicts=True, batch_size=200)
-    updated_fields = [*publication_fields(records[0]).keys(), "authors_text"] if records else []
-    for row in rows:
         if row.pmid in stored:
-            values = {name: getattr(row, name) for name in updated_fields if name != "pmid"}
-            Publication.objects.filter(pmid=row.pmid).update(**values, updated_at=timezone.now())
+            row.pk, row.updated_at = stored[row.pmid].pk, now
+    new = [row for row in rows if row.pk is None]
+    Publication.objects.bulk_create(new, ignore_conflicts=True, batch_size=200)
+    if refetched := [row for row in rows if row.pmid in stored]:
+        Publication.objects.bulk_update(refetched, REFETCHED_FIELDS, batch_size=200)
     return len(new)
 
 
