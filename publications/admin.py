@@ -1,17 +1,9 @@
 from django.contrib import admin
-from django.db.models import OuterRef, Subquery
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from .models import PageListing, Publication, RefreshRun
-
-SOURCE_FIELDS = [
-    "pmid", "kind", "title", "authors", "more_authors", "journal", "journal_title", "pub_year", "pub_month",
-    "pub_season", "medline_date", "volume", "issue", "pages", "doi", "in_pmc", "pmcid", "pmc_release_date",
-    "book_accession", "abstract", "publication_types", "dates", "language", "is_retracted",
-    "retraction_notices", "source_xml",
-]  # fmt: skip
 
 
 @admin.register(Publication)
@@ -21,7 +13,7 @@ class PublicationAdmin(admin.ModelAdmin):
     list_display = ["pmid", "short_title", "author_line", "citation_line", "is_retracted"]
     list_filter = ["is_retracted", "in_pmc", "kind", "pub_year"]
     search_fields = ["=pmid", "title", "authors_text"]
-    readonly_fields = [*SOURCE_FIELDS, "created_at", "updated_at"]
+    readonly_fields = [*Publication.source_fields(), "created_at", "updated_at"]
     fields = readonly_fields
 
     def has_add_permission(self, request):
@@ -78,19 +70,9 @@ class RefreshRunAdmin(admin.ModelAdmin):
 RECENT_RUNS = 10
 
 
-def latest_run_annotations():
-    """The newest refresh's status and time per page, as annotations: one query for a whole changelist."""
-    latest = RefreshRun.objects.filter(page=OuterRef("pk")).order_by("-started_at")
-    return {
-        "last_refresh_status": Subquery(latest.values("status")[:1]),
-        "last_refresh_started": Subquery(latest.values("started_at")[:1]),
-        "last_refresh_error": Subquery(latest.values("error")[:1]),
-    }
-
-
 def recent_runs_table(page):
     """The page's last refreshes for its admin form, with a link to the whole history."""
-    runs = RefreshRun.objects.filter(page=page).order_by("-started_at")[:RECENT_RUNS]
+    runs = RefreshRun.objects.filter(page=page).newest_first()[:RECENT_RUNS]
     if not runs:
         return "Never refreshed."
     rows = format_html_join(

@@ -4,7 +4,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.html import format_html
 
-from publications.admin import PageListingInline, latest_run_annotations, recent_runs_table
+from publications.admin import PageListingInline, recent_runs_table
+from publications.models import RefreshRun
 
 from .models import Feedback, Section, TreatmentPage, WebResource
 
@@ -51,7 +52,7 @@ class TreatmentPageAdmin(admin.ModelAdmin):
     formfield_overrides = {models.CharField: {"widget": forms.TextInput(attrs={"size": 80})}}
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(**latest_run_annotations())
+        return super().get_queryset(request).annotate(**RefreshRun.objects.latest_annotations())
 
     @admin.display(description="last refresh", ordering="last_refresh_started")
     def last_refresh(self, page):

@@ -2,6 +2,10 @@
 
 ``TreatmentPage.record_change`` is the only sender: editors' saves, imports and publication
 refreshes all go through it, so a page cache, a feed or a sitemap has one signal to follow.
+
+Who listens: nobody in the site yet; only the tests connect to it. The first listener will be the
+page cache's purge (the cache issue); add each new one to this list, with its module:
+- (none yet)
 """
 
 from django.dispatch import Signal

@@ -17,8 +17,9 @@ from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
+from publications.locks import page_lock
 from publications.models import PageListing, Publication, RefreshRun
-from publications.refresh import page_lock, refresh_page
+from publications.refresh import refresh_page
 from tests.factories import PageListingFactory, PublicationFactory, TreatmentPageFactory
 from tests.fakes.eutils import fixture_articles
 from treatments.models import TreatmentPage
@@ -604,8 +605,7 @@ def test_a_page_without_a_query_is_not_refreshed(ncbi):
 def test_a_refresh_is_skipped_while_another_holds_the_page(ncbi):
     page = make_page()
     ncbi.set_search(QUERY, NEWEST_FIRST)
-    with page_lock(page.pk) as acquired:
-        assert acquired
+    with page_lock(page.pk):
         run = refresh_page(page)
     assert run.status == RefreshRun.Status.SKIPPED
     assert "Another refresh" in run.error and "is running" in run.error

@@ -5,8 +5,8 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from publications.models import Publication, RefreshRun
-from publications.refresh import LOCK_SECONDS, RECHECK_AFTER
+from publications.locks import LOCK_SECONDS
+from publications.models import RECHECK_AFTER, Publication, RefreshRun
 from tests.factories import PageListingFactory, PublicationFactory
 from tests.publications.test_refresh import (
     GUT_2017,
