@@ -31,8 +31,7 @@ class DemoResult:
 
 def load_demo_list(path: Path = DEMO_LIST) -> DemoResult:
     data = json.loads(path.read_text(encoding="utf-8"))
-    section_path, _, slug = data["page"].rpartition("/")
-    page = TreatmentPage.objects.get(section__path=section_path, slug=slug)
+    page = TreatmentPage.objects.get_by_path(data["page"])
     listings = PageListing.objects.filter(page=page)
     if listings.exists():
         return DemoResult(page, skipped_reason="the page already has a list")

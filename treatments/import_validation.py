@@ -1,33 +1,86 @@
 """Checks an import file: every problem, each with where it is, so an editor fixes a file in one pass.
 
 Nothing here writes; ``treatments.importer`` applies a file only when this finds nothing wrong.
+
+The file's shape is declared once, in the specs below: one ``Entry`` per kind of object (the file,
+a section, a page, a web resource), each a list of ``Key``s. A key is required or optional, and
+its value is checked either against the model field of the same name (type, length, validators,
+all read from ``_meta``) or by its own ``check``. The same spec drives the unknown- and
+missing-key messages, the value checks, and the importer's list of fields to copy (``fields``).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.validators import ProhibitNullCharactersValidator, validate_slug
+from django.core.validators import ProhibitNullCharactersValidator
 from django.db import models
 from taggit.models import Tag
 
-from .models import RESERVED_ROOT_SLUGS, Section, TreatmentPage, WebResource
+from . import paths
+from .models import Section, TreatmentPage, WebResource
 
-TOP_LEVEL_KEYS = {"sections", "pages"}
-SECTION_KEYS = {"path": True, "title": True, "position": False, "intro": False}  # name: required
-PAGE_KEYS = {
-    "section": True, "slug": True, "title": True, "other_name": False, "label": False, "description": False,
-    "tags": False, "pubmed_query": False, "publications_shown": False, "published": False,
-    "web_resources": False,
-}  # fmt: skip
-RESOURCE_KEYS = {"title": True, "url": True, "note": False}
-# Page keys stored as plain model fields (tags, resources and the section are handled separately).
-PAGE_FIELDS = [
-    "title", "other_name", "label", "description", "pubmed_query", "publications_shown", "published",
-]  # fmt: skip
+# A custom check: (value, its location) -> error lines, each starting with a location.
+Check = Callable[[Any, str], list[str]]
 
 
-# --- Validation: shapes and values -------------------------------------------------------------
+# --- The spec ------------------------------------------------------------------------------------
+
+
+def _at(where: str, name: str) -> str:
+    """Where a key is: "pages[0].slug", or just "pages" at the top level."""
+    return f"{where}.{name}" if where else name
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key of an entry: checked by ``check`` if given, else against the model field it names."""
+
+    name: str
+    required: bool = False
+    check: Check | None = None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One kind of object in the file, declared as its keys (in the order their errors are listed)."""
+
+    model: type[models.Model] | None
+    keys: tuple[Key, ...]
+
+    def __post_init__(self):
+        for key in self.keys:  # fail at import, not mid-check, if the spec and the model disagree
+            if key.check is None:
+                self.model._meta.get_field(key.name)
+
+    @property
+    def fields(self) -> list[str]:
+        """The keys stored as plain model fields: what the importer copies onto a row."""
+        return [key.name for key in self.keys if key.check is None]
+
+    def errors(self, item: dict, where: str) -> list[str]:
+        """Unknown keys (usually typos), missing required ones, then each given value's problems."""
+        names = {key.name for key in self.keys}
+        errors = [f"{_at(where, name)}: unknown field" for name in item if name not in names]
+        errors += [
+            f"{_at(where, key.name)}: required field missing"
+            for key in self.keys
+            if key.required and key.name not in item
+        ]
+        for key in self.keys:
+            if key.name in item:
+                errors += self._value_errors(key, item[key.name], _at(where, key.name))
+        return errors
+
+    def _value_errors(self, key: Key, value: Any, here: str) -> list[str]:
+        if key.check is not None:
+            return key.check(value, here)
+        problem = _field_error(self.model, key.name, value)
+        return [f"{here}: {problem}"] if problem else []
+
+
+# --- Model field checks --------------------------------------------------------------------------
 
 
 def _json_kind(value: Any) -> str:
@@ -69,10 +122,8 @@ def _field_error(model: type[models.Model], name: str, value: Any) -> str | None
     if not isinstance(value, pytype) or (pytype is int and isinstance(value, bool)):
         return f"must be {wanted}, not {_json_kind(value)}"
     try:
-        if isinstance(value, str):
-            ProhibitNullCharactersValidator()(
-                value
-            )  # PostgreSQL cannot store them: fail here, not mid-import
+        if isinstance(value, str):  # PostgreSQL cannot store NUL: fail here, not mid-import
+            ProhibitNullCharactersValidator()(value)
         field.clean(value, None)
     except ValidationError as exc:
         codes = {error.code for error in exc.error_list}
@@ -86,157 +137,119 @@ def _field_error(model: type[models.Model], name: str, value: Any) -> str | None
     return None
 
 
-def _is_slug(value: str) -> bool:
-    """Django's validate_slug, plus lower case: URLs are case-sensitive and all of ours are lower case."""
-    try:
-        validate_slug(value)
-    except ValidationError:
-        return False
-    return value == value.lower()
+# --- Custom checks -------------------------------------------------------------------------------
 
 
-def _too_long(model: type[models.Model], name: str, value: str) -> str | None:
-    """The model field's max_length, checked on its own for values validated outside ``Field.clean``."""
-    max_length = model._meta.get_field(name).max_length
-    return (
-        f"must be at most {max_length} characters (it has {len(value)})" if len(value) > max_length else None
-    )
+def _string(problem: Callable[[str], str | None] = lambda value: None) -> Check:
+    """A check for a string key that no model field describes, with its own rule for the text."""
+
+    def check(value: Any, here: str) -> list[str]:
+        if not isinstance(value, str):
+            return [f"{here}: must be a string, not {_json_kind(value)}"]
+        return [f"{here}: {text}"] if (text := problem(value)) else []
+
+    return check
 
 
-def _slug_error(slug: str) -> str | None:
-    """Why a page slug is unusable, or None."""
-    return f'"{slug}" is not a valid slug' if not _is_slug(slug) else _too_long(TreatmentPage, "slug", slug)
-
-
-def _path_error(path: str) -> str | None:
-    """Why a section path is unusable: a bad segment, too long, or a root URL the site reserves."""
-    segments = path.split("/")
-    if not all(_is_slug(segment) for segment in segments):
-        return f'"{path}" is not a valid slug path'
-    for segment in segments:
-        if problem := _too_long(Section, "slug", segment):
-            return f'segment "{segment}" {problem}'
-    if problem := _too_long(Section, "path", path):
-        return problem
-    if len(segments) == 1 and path in RESERVED_ROOT_SLUGS:
-        return f'"{path}" is reserved for the site itself'
-    return None
-
-
-def _keys_errors(item: dict, allowed: dict[str, bool], where: str) -> list[str]:
-    """Unknown keys (usually typos that would otherwise be silently ignored) and missing required ones."""
-    errors = [f"{where}.{key}: unknown field" for key in item if key not in allowed]
-    errors += [
-        f"{where}.{key}: required field missing"
-        for key, required in allowed.items()
-        if required and key not in item
+def _objects(value: Any, here: str) -> list[str]:
+    """The top-level lists: a list, and each item an object (checked on its own later)."""
+    if not isinstance(value, list):
+        return [f"{here}: must be a list, not {_json_kind(value)}"]
+    return [
+        f"{here}[{i}]: must be an object, not {_json_kind(item)}"
+        for i, item in enumerate(value)
+        if not isinstance(item, dict)
     ]
-    return errors
 
 
-def _values_errors(model: type[models.Model], item: dict, names: list[str], where: str) -> list[str]:
-    """Field-by-field checks for the keys present in ``item``."""
-    problems = ((name, _field_error(model, name, item[name])) for name in names if name in item)
-    return [f"{where}.{name}: {problem}" for name, problem in problems if problem]
-
-
-def _section_errors(item: dict, where: str) -> list[str]:
-    """Everything wrong with one section entry on its own (references are checked later)."""
-    errors = _keys_errors(item, SECTION_KEYS, where)
-    path = item.get("path")
-    if "path" in item and not isinstance(path, str):
-        errors.append(f"{where}.path: must be a string, not {_json_kind(path)}")
-    elif isinstance(path, str) and (problem := _path_error(path)):
-        errors.append(f"{where}.path: {problem}")
-    return errors + _values_errors(Section, item, ["title", "position", "intro"], where)
-
-
-def _tags_errors(tags: Any, where: str) -> list[str]:
+def _tags_errors(tags: Any, here: str) -> list[str]:
     """Tags are a list of non-empty names no longer than taggit's Tag.name allows."""
     if not isinstance(tags, list):
-        return [f"{where}: must be a list, not {_json_kind(tags)}"]
+        return [f"{here}: must be a list, not {_json_kind(tags)}"]
     max_length = Tag._meta.get_field("name").max_length
     errors = []
     for i, tag in enumerate(tags):
         if not isinstance(tag, str):
-            errors.append(f"{where}[{i}]: must be a string, not {_json_kind(tag)}")
+            errors.append(f"{here}[{i}]: must be a string, not {_json_kind(tag)}")
         elif not tag.strip():
-            errors.append(f"{where}[{i}]: must not be empty")
+            errors.append(f"{here}[{i}]: must not be empty")
         elif len(tag) > max_length:
-            errors.append(f"{where}[{i}]: must be at most {max_length} characters (it has {len(tag)})")
+            errors.append(f"{here}[{i}]: must be at most {max_length} characters (it has {len(tag)})")
     return errors
 
 
-def _resources_errors(resources: Any, where: str) -> list[str]:
-    """Each web resource is checked like a WebResource; a URL listed twice is almost always a slip."""
+def _resources_errors(resources: Any, here: str) -> list[str]:
+    """Each web resource is checked by RESOURCE; a URL listed twice is almost always a slip."""
     if not isinstance(resources, list):
-        return [f"{where}: must be a list, not {_json_kind(resources)}"]
+        return [f"{here}: must be a list, not {_json_kind(resources)}"]
     errors, seen = [], {}
     for i, resource in enumerate(resources):
-        here = f"{where}[{i}]"
+        at = f"{here}[{i}]"
         if not isinstance(resource, dict):
-            errors.append(f"{here}: must be an object, not {_json_kind(resource)}")
+            errors.append(f"{at}: must be an object, not {_json_kind(resource)}")
             continue
-        errors += _keys_errors(resource, RESOURCE_KEYS, here)
-        errors += _values_errors(WebResource, resource, list(RESOURCE_KEYS), here)
+        errors += RESOURCE.errors(resource, at)
         url = resource.get("url")
         if isinstance(url, str) and url in seen:
-            errors.append(f"{here}.url: duplicate of web_resources[{seen[url]}]")
+            errors.append(f"{at}.url: duplicate of web_resources[{seen[url]}]")
         elif isinstance(url, str):
             seen[url] = i
     return errors
 
 
-def _page_errors(item: dict, where: str) -> list[str]:
-    """Everything wrong with one page entry on its own (references are checked later)."""
-    errors = _keys_errors(item, PAGE_KEYS, where)
-    if "section" in item and not isinstance(item["section"], str):
-        errors.append(f"{where}.section: must be a string, not {_json_kind(item['section'])}")
-    slug = item.get("slug")
-    if "slug" in item and not isinstance(slug, str):
-        errors.append(f"{where}.slug: must be a string, not {_json_kind(slug)}")
-    elif isinstance(slug, str) and (problem := _slug_error(slug)):
-        errors.append(f"{where}.slug: {problem}")
-    errors += _values_errors(TreatmentPage, item, PAGE_FIELDS, where)
-    if "tags" in item:
-        errors += _tags_errors(item["tags"], f"{where}.tags")
-    if "web_resources" in item:
-        errors += _resources_errors(item["web_resources"], f"{where}.web_resources")
-    return errors
+# --- The entry kinds -----------------------------------------------------------------------------
+
+FILE = Entry(None, (Key("sections", check=_objects), Key("pages", check=_objects)))
+SECTION = Entry(
+    Section,
+    (
+        Key("path", required=True, check=_string(paths.path_problem)),
+        Key("title", required=True),
+        Key("position"),
+        Key("intro"),
+    ),
+)
+PAGE = Entry(
+    TreatmentPage,
+    (
+        Key("section", required=True, check=_string()),
+        Key("slug", required=True, check=_string(paths.slug_problem)),
+        Key("title", required=True),
+        Key("other_name"),
+        Key("label"),
+        Key("description"),
+        Key("pubmed_query"),
+        Key("publications_shown"),
+        Key("published"),
+        Key("tags", check=_tags_errors),
+        Key("web_resources", check=_resources_errors),
+    ),
+)
+RESOURCE = Entry(WebResource, (Key("title", required=True), Key("url", required=True), Key("note")))
+# The plain model fields an entry sets (the section, slug, tags and resources are handled apart).
+SECTION_FIELDS = SECTION.fields
+PAGE_FIELDS = PAGE.fields
 
 
 # --- Validation: the file as a whole ------------------------------------------------------------
 
 
-def _entries(data: dict, key: str, errors: list[str]) -> list[tuple[str, dict]]:
-    """The (location, object) pairs under ``key``; non-objects are reported and left out."""
+def _entries(data: dict, key: str) -> list[tuple[str, dict]]:
+    """The (location, object) pairs under ``key``; FILE has already reported anything else there."""
     value = data.get(key, [])
-    if not isinstance(value, list):
-        errors.append(f"{key}: must be a list, not {_json_kind(value)}")
-        return []
-    entries = []
-    for i, item in enumerate(value):
-        if isinstance(item, dict):
-            entries.append((f"{key}[{i}]", item))
-        else:
-            errors.append(f"{key}[{i}]: must be an object, not {_json_kind(item)}")
-    return entries
+    items = enumerate(value) if isinstance(value, list) else []
+    return [(f"{key}[{i}]", item) for i, item in items if isinstance(item, dict)]
 
 
 def _page_path(item: dict) -> str | None:
     """Where a page entry would live (its URL path), or None if section/slug are not even strings."""
     section, slug = item.get("section"), item.get("slug")
-    return f"{section}/{slug}" if isinstance(section, str) and isinstance(slug, str) else None
+    return paths.page_path(section, slug) if isinstance(section, str) and isinstance(slug, str) else None
 
 
 def _section_path(item: dict) -> str | None:
     """A section entry's path, or None if it is not even a string."""
     return item["path"] if isinstance(item.get("path"), str) else None
-
-
-def parent_path(path: str) -> str | None:
-    """The parent's path ("a/b" for "a/b/c"), or None for a root section."""
-    return path.rpartition("/")[0] or None
 
 
 @dataclass
@@ -262,32 +275,25 @@ def _first_locations(entries: list[tuple[str, dict]], key) -> dict[str, str]:
 
 
 def _known(sections: list[tuple[str, dict]], pages: list[tuple[str, dict]]) -> _Known:
-    """Index the file and fetch the database rows any reference or URL clash could involve."""
+    """Index the file and ask the database which of the paths it names are already taken, and by what."""
     file_sections = _first_locations(sections, _section_path)
     file_pages = _first_locations(pages, _page_path)
-    parents = {parent_path(p) for p in file_sections} | {item.get("section") for _, item in pages}
+    parents = {paths.parent(p) for p in file_sections} | {item.get("section") for _, item in pages}
     parents = {p for p in parents if isinstance(p, str)}
-    db_sections = set(
-        Section.objects.filter(path__in=parents | set(file_pages)).values_list("path", flat=True)
-    )
-    db_pages = {
-        f"{section_path}/{slug}"
-        for section_path, slug in TreatmentPage.objects.filter(section__path__in=parents).values_list(
-            "section__path", "slug"
-        )
-    }
+    db_sections = paths.sections_at(parents | set(file_pages))
+    db_pages = paths.pages_at(file_sections)
     return _Known(file_sections, file_pages, db_sections, db_pages)
 
 
 def _section_reference_errors(where: str, item: dict, known: _Known) -> list[str]:
     """Duplicates, a missing parent, and a section whose URL an existing page already uses."""
     path = item.get("path")
-    if not isinstance(path, str) or _path_error(path):
+    if not isinstance(path, str) or paths.path_problem(path):
         return []  # already reported; a parent of a malformed path would only add noise
     if known.file_sections[path] != where:
         return [f"{where}: duplicate section {path} (also {known.file_sections[path]})"]
     errors = []
-    parent = parent_path(path)
+    parent = paths.parent(path)
     if parent and not known.has_section(parent):
         errors.append(f'{where}.path: parent section "{parent}" is not in the database or the file')
     if path in known.db_pages and path not in known.file_pages:
@@ -315,12 +321,11 @@ def validate(data: Any) -> list[str]:
         return [
             f'top level: must be an object like {{"sections": [...], "pages": [...]}}, not {_json_kind(data)}'
         ]
-    errors = [f"{key}: unknown field" for key in data if key not in TOP_LEVEL_KEYS]
-    sections = _entries(data, "sections", errors)
-    pages = _entries(data, "pages", errors)
+    errors = FILE.errors(data, "")
+    sections, pages = _entries(data, "sections"), _entries(data, "pages")
     known = _known(sections, pages)
     for where, item in sections:
-        errors += _section_errors(item, where) + _section_reference_errors(where, item, known)
+        errors += SECTION.errors(item, where) + _section_reference_errors(where, item, known)
     for where, item in pages:
-        errors += _page_errors(item, where) + _page_reference_errors(where, item, known)
+        errors += PAGE.errors(item, where) + _page_reference_errors(where, item, known)
     return errors

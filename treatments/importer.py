@@ -17,7 +17,8 @@ from typing import Any
 from django.db import models, transaction
 from django.utils import timezone
 
-from .import_validation import PAGE_FIELDS, parent_path, validate
+from . import paths
+from .import_validation import PAGE_FIELDS, SECTION_FIELDS, validate
 from .models import Section, TreatmentPage, WebResource
 from .sanitize import clean_rich_text
 
@@ -109,15 +110,15 @@ def _assign_changes(obj: models.Model, values: dict[str, Any]) -> list[str]:
 
 def _apply_sections(entries: list[dict], summary: ImportSummary) -> None:
     """Create or update sections, shallowest first, so a parent always exists before its children."""
-    entries = sorted(entries, key=lambda item: item["path"].count("/"))
-    wanted_paths = {item["path"] for item in entries} | {parent_path(item["path"]) for item in entries}
+    entries = sorted(entries, key=lambda item: item["path"].count(paths.SEPARATOR))
+    wanted_paths = {item["path"] for item in entries} | {paths.parent(item["path"]) for item in entries}
     by_path = Section.objects.in_bulk([p for p in wanted_paths if p], field_name="path")
     for item in entries:
-        path, values = item["path"], _wanted(item, ["title", "position", "intro"])
+        path, values = item["path"], _wanted(item, SECTION_FIELDS)
         section = by_path.get(path)
         if section is None:
-            parent = by_path.get(parent_path(path)) if parent_path(path) else None
-            section = Section(parent=parent, slug=path.rpartition("/")[2], **values)
+            parent_path, slug = paths.split(path)
+            section = Section(parent=by_path.get(parent_path) if parent_path else None, slug=slug, **values)
             section.save()
             by_path[path] = section
             summary.sections_created += 1

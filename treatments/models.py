@@ -11,11 +11,9 @@ from django.utils import timezone
 from django.utils.html import strip_tags
 from taggit.managers import TaggableManager
 
+from . import paths
 from .changes import page_changed
 from .sanitize import clean_rich_text
-
-# Top-level URLs the site itself uses; a root section cannot take them.
-RESERVED_ROOT_SLUGS = {"admin", "about", "disclaimer", "feedback", "static", "media"}
 
 
 class SectionQuerySet(models.QuerySet):
@@ -24,9 +22,15 @@ class SectionQuerySet(models.QuerySet):
 
     def ancestors_of(self, path: str):
         """The sections above ``path`` (and itself), root first, in one query."""
-        parts = path.split("/")
-        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-        return sorted(self.filter(path__in=prefixes), key=lambda s: s.path.count("/"))
+        sections = self.filter(path__in=paths.ancestors(path))
+        return sorted(sections, key=lambda s: s.path.count(paths.SEPARATOR))
+
+    def at_path(self, path: str):
+        return self.filter(path=path)
+
+    def get_by_path(self, path: str):
+        """The section at ``path``; raises Section.DoesNotExist."""
+        return self.get(path=path)
 
 
 class Section(models.Model):
@@ -35,11 +39,11 @@ class Section(models.Model):
     parent = models.ForeignKey(
         "self", null=True, blank=True, related_name="children", on_delete=models.PROTECT
     )
-    slug = models.SlugField(max_length=100)
+    slug = models.SlugField(max_length=paths.SLUG_MAX_LENGTH)
     title = models.CharField(max_length=200)
     intro = models.TextField(blank=True, help_text="Optional rich text shown above the section's list.")
     position = models.PositiveIntegerField(default=0, help_text="Order among its siblings.")
-    path = models.CharField(max_length=500, unique=True, editable=False)
+    path = models.CharField(max_length=paths.SECTION_PATH_MAX_LENGTH, unique=True, editable=False)
 
     objects = SectionQuerySet.as_manager()
 
@@ -56,29 +60,27 @@ class Section(models.Model):
         return f"{self.title} (/{self.path}/)" if self.path else self.title
 
     def save(self, *args, **kwargs):
+        """Store the path the tree gives it; a new slug or parent moves the whole subtree with it."""
         self.intro = clean_rich_text(self.intro)
         old_path = self.path
-        self.path = f"{self.parent.path}/{self.slug}" if self.parent_id else self.slug
+        self.path = paths.section_path(self.parent.path if self.parent_id else None, self.slug)
         with transaction.atomic():
             super().save(*args, **kwargs)
             if old_path and old_path != self.path:
-                for child in self.children.all():
-                    child.save()  # cascades the new prefix down the tree
+                paths.move_subtree(old_path, self.path)
 
     def get_absolute_url(self):
         return reverse("treatments:node", kwargs={"path": self.path})
 
     def clean(self):
-        if self.parent_id is None and self.slug in RESERVED_ROOT_SLUGS:
+        if self.parent_id is None and paths.is_reserved(self.slug):
             raise ValidationError({"slug": f'"{self.slug}" is reserved for the site itself.'})
-        clash = TreatmentPage.objects.filter(section_id=self.parent_id, slug=self.slug)
-        if self.parent_id and clash.exists():
+        if self.parent_id is None:
+            return
+        if paths.pages_at([paths.section_path(self.parent.path, self.slug)]):
             raise ValidationError({"slug": "A page in the parent section already uses this slug."})
-        node = self.parent
-        while node is not None:
-            if self.pk and node.pk == self.pk:
-                raise ValidationError({"parent": "A section cannot be inside itself."})
-            node = node.parent
+        if self.pk and paths.is_within(self.parent.path, self.path):  # self.path: where it is stored now
+            raise ValidationError({"parent": "A section cannot be inside itself."})
 
 
 class TreatmentPageQuerySet(models.QuerySet):
@@ -91,6 +93,20 @@ class TreatmentPageQuerySet(models.QuerySet):
     def in_section(self, section):
         return self.filter(section=section)
 
+    def at_path(self, path: str):
+        return self.filter(**paths.page_lookup(path))
+
+    def get_by_path(self, path: str):
+        """The page at ``path`` ("treatments/biological-therapies/interleukin-2"), draft or not.
+
+        Raises TreatmentPage.DoesNotExist.
+        """
+        return self.get(**paths.page_lookup(path))
+
+    def named(self, name: str):
+        """The pages an editor means by ``name``: a path, or a bare slug that may match several sections."""
+        return self.filter(**paths.page_lookup(name.strip(paths.SEPARATOR), any_section=True))
+
     def for_reader(self):
         """What the public page view needs, joined, so the page renders in a fixed number of queries."""
         return self.published().select_related("section").prefetch_related("web_resources")
@@ -98,7 +114,7 @@ class TreatmentPageQuerySet(models.QuerySet):
 
 class TreatmentPage(models.Model):
     section = models.ForeignKey(Section, related_name="pages", on_delete=models.PROTECT)
-    slug = models.SlugField(max_length=100)
+    slug = models.SlugField(max_length=paths.SLUG_MAX_LENGTH)
     title = models.CharField(max_length=200)
     other_name = models.CharField(
         max_length=200,
@@ -145,7 +161,7 @@ class TreatmentPage(models.Model):
         return reverse("treatments:node", kwargs={"path": self.path})
 
     def clean(self):
-        if self.section_id and Section.objects.filter(parent_id=self.section_id, slug=self.slug).exists():
+        if self.section_id and paths.sections_at([paths.page_path(self.section.path, self.slug)]):
             raise ValidationError({"slug": "A subsection of this section already uses this slug."})
 
     @property
@@ -154,7 +170,7 @@ class TreatmentPage(models.Model):
 
     @property
     def path(self):
-        return f"{self.section.path}/{self.slug}"
+        return paths.page_path(self.section.path, self.slug)
 
     @property
     def summary(self):

@@ -2,7 +2,6 @@
 
 import hashlib
 import hmac
-import re
 import secrets
 
 from django.conf import settings
@@ -14,10 +13,9 @@ from django.views.decorators.http import require_POST
 
 from publications.models import PageListing
 
+from . import paths
 from .models import Feedback, Section, TreatmentPage
 
-SLUG_PATH = re.compile(r"[-a-zA-Z0-9_]+(?:/[-a-zA-Z0-9_]+)*")
-MAX_PATH_LENGTH = Section._meta.get_field("path").max_length + 101
 VISITOR_COOKIE = "ci_visitor"
 VISITOR_COOKIE_AGE = 365 * 24 * 3600
 
@@ -29,14 +27,12 @@ def home(request):
 
 def node(request, path):
     """A URL follows the tree: a section's path, or a section's path and a page's slug."""
-    if len(path) > MAX_PATH_LENGTH or not SLUG_PATH.fullmatch(path):
+    found = paths.find(path)
+    if found is None:
         raise Http404("No such page.")
-    section = Section.objects.filter(path=path).first()
-    if section is not None:
-        return section_detail(request, section)
-    section_path, _, slug = path.rpartition("/")
-    page = get_object_or_404(TreatmentPage.objects.for_reader(), section__path=section_path, slug=slug)
-    return page_detail(request, page)
+    if isinstance(found, Section):
+        return section_detail(request, found)
+    return page_detail(request, found)
 
 
 def section_detail(request, section):

@@ -43,10 +43,7 @@ class Command(BaseCommand):
             return list(TreatmentPage.objects.published().with_query().select_related("section"))
         pages = []
         for slug in slugs:
-            section_path, _, page_slug = slug.strip("/").rpartition("/")
-            matches = TreatmentPage.objects.select_related("section").filter(slug=page_slug)
-            if section_path:
-                matches = matches.filter(section__path=section_path)
+            matches = TreatmentPage.objects.named(slug).select_related("section")
             if len(matches) != 1:
                 found = "no page" if not matches else f"{len(matches)} pages (give the full path)"
                 raise CommandError(f"--page {slug}: {found} with that slug.")

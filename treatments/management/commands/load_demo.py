@@ -9,8 +9,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from publications.demo import load_demo_list
-from treatments import importer
-from treatments.models import Section, TreatmentPage
+from treatments import importer, paths
 
 DEMO_PAGES = Path(__file__).resolve().parents[2] / "demo" / "pages.json"
 
@@ -35,11 +34,9 @@ class Command(BaseCommand):
 
 def missing_only(data: dict) -> dict:
     """The demo's sections and pages that do not exist yet."""
-    section_paths = set(Section.objects.values_list("path", flat=True))
-    page_paths = {
-        f"{section}/{slug}" for section, slug in TreatmentPage.objects.values_list("section__path", "slug")
-    }
+    existing_sections = paths.sections_at(s["path"] for s in data["sections"])
+    existing_pages = paths.pages_at(paths.page_path(p["section"], p["slug"]) for p in data["pages"])
     return {
-        "sections": [s for s in data["sections"] if s["path"] not in section_paths],
-        "pages": [p for p in data["pages"] if f"{p['section']}/{p['slug']}" not in page_paths],
+        "sections": [s for s in data["sections"] if s["path"] not in existing_sections],
+        "pages": [p for p in data["pages"] if paths.page_path(p["section"], p["slug"]) not in existing_pages],
     }

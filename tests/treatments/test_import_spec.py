@@ -1,0 +1,61 @@
+"""The import file's spec: one declaration per entry kind drives key checks, value checks and the importer."""
+
+import pytest
+from django.core.exceptions import FieldDoesNotExist
+
+from treatments import import_validation as spec
+from treatments.import_validation import Entry, Key
+from treatments.models import TreatmentPage
+
+
+def test_the_importer_copies_the_plain_fields_the_spec_declares():
+    assert spec.PAGE_FIELDS == [
+        "title", "other_name", "label", "description", "pubmed_query", "publications_shown", "published",
+    ]  # fmt: skip
+    assert spec.SECTION_FIELDS == ["title", "position", "intro"]
+    assert [key.name for key in spec.RESOURCE.keys if key.required] == ["title", "url"]
+
+
+def test_a_spec_that_disagrees_with_its_model_fails_at_once():
+    with pytest.raises(FieldDoesNotExist):
+        Entry(TreatmentPage, (Key("titel", required=True),))
+
+
+def test_one_spec_drives_unknown_missing_and_value_errors():
+    entry = Entry(TreatmentPage, (Key("title", required=True), Key("slug", check=lambda v, here: [here])))
+    assert entry.errors({"slug": "x", "extra": 1}, "pages[0]") == [
+        "pages[0].extra: unknown field",
+        "pages[0].title: required field missing",
+        "pages[0].slug",
+    ]
+    assert entry.errors({"title": 3}, "") == ["title: must be a string, not a number"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        ({"sections": [{"path": 3, "title": "T"}]}, "sections[0].path: must be a string, not a number"),
+        ({"sections": [{"path": "t", "title": "T", "intro": "\x00"}]}, "sections[0].intro: Null characters"),
+        ({"sections": [{"path": "static", "title": "T"}]}, 'sections[0].path: "static" is reserved'),
+        (
+            {"pages": [{"section": "t", "slug": "p", "title": "T", "tags": "x"}]},
+            "pages[0].tags: must be a list, not a string",
+        ),
+        (
+            {"pages": [{"section": "t", "slug": "p", "title": "T", "web_resources": ["x"]}]},
+            "pages[0].web_resources[0]: must be an object, not a string",
+        ),
+        (
+            {"pages": [{"section": "t", "slug": "p", "title": "T", "web_resources": [{"url": 1}]}]},
+            "pages[0].web_resources[0].url: must be a string, not a number",
+        ),
+        (
+            {"pages": [{"section": "t", "slug": "s" * 101, "title": "T"}]},
+            "pages[0].slug: must be at most 100 characters (it has 101)",
+        ),
+    ],
+)
+def test_messages_and_locations(data, error):
+    errors = spec.validate(data)
+    assert any(e.startswith(error) for e in errors), errors

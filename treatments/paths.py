@@ -1,0 +1,212 @@
+"""The URL path rules of the section tree, in one place.
+
+A section's path is its parent's path, "/", and its slug ("treatments/biological-therapies"); a root
+section's path is its slug. A page's path is its section's path, "/", and its slug. One URL names
+one thing: a page and a subsection of the same section cannot share a slug, and a root section
+cannot take a first segment the site's own URLs use (read from the URL configuration).
+
+Everything that builds, splits, checks or looks up a path goes through here: the models, the page
+view, the importer and the commands. Two extensions are meant to be small: another page kind
+(cancer types, genes) joins ``_page_kinds``; redirects of old paths after a move are recorded in
+``move_subtree`` and looked up in ``find``.
+"""
+
+import re
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_slug
+from django.db.models import CharField, Value
+from django.db.models.functions import Concat, Left, Substr
+from django.db.models.lookups import Exact
+from django.urls import URLResolver, get_resolver
+
+SEPARATOR = "/"
+SLUG_MAX_LENGTH = 100
+SECTION_PATH_MAX_LENGTH = 500
+PAGE_PATH_MAX_LENGTH = SECTION_PATH_MAX_LENGTH + len(SEPARATOR) + SLUG_MAX_LENGTH
+WELL_FORMED = re.compile(r"[-a-zA-Z0-9_]+(?:/[-a-zA-Z0-9_]+)*")
+_SEGMENT = re.compile(r"[-a-zA-Z0-9_]+")
+# Django's usual MEDIA_URL: nothing is uploaded yet, but the name stays free for when it is.
+KEPT_FREE = frozenset({"media"})
+
+
+# --- Building and splitting ----------------------------------------------------------------------
+
+
+def section_path(parent_path: str | None, slug: str) -> str:
+    """A section's path under its parent's path (None for a root section)."""
+    return f"{parent_path}{SEPARATOR}{slug}" if parent_path else slug
+
+
+def page_path(section_path: str, slug: str) -> str:
+    """A page's path: its section's path and its slug."""
+    return f"{section_path}{SEPARATOR}{slug}"
+
+
+def split(path: str) -> tuple[str | None, str]:
+    """("a/b", "c") for "a/b/c"; (None, "a") for a single segment."""
+    head, _, last = path.rpartition(SEPARATOR)
+    return head or None, last
+
+
+def parent(path: str) -> str | None:
+    """The path one level up ("a/b" for "a/b/c"), or None for a root section."""
+    return split(path)[0]
+
+
+def ancestors(path: str) -> list[str]:
+    """The path and every path above it, root first: "a", "a/b", "a/b/c"."""
+    parts = path.split(SEPARATOR)
+    return [SEPARATOR.join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def is_within(path: str, ancestor: str) -> bool:
+    """True if ``path`` is ``ancestor`` or anywhere below it."""
+    return path == ancestor or path.startswith(ancestor + SEPARATOR)
+
+
+# --- Checking ------------------------------------------------------------------------------------
+
+
+def is_well_formed(path: str) -> bool:
+    """Could this URL name a section or page at all? Rejected before any query is made."""
+    return len(path) <= PAGE_PATH_MAX_LENGTH and WELL_FORMED.fullmatch(path) is not None
+
+
+def is_slug(value: str) -> bool:
+    """Django's validate_slug, plus lower case: URLs are case-sensitive and all of ours are lower case."""
+    try:
+        validate_slug(value)
+    except ValidationError:
+        return False
+    return value == value.lower()
+
+
+def _too_long(value: str, max_length: int) -> str | None:
+    if len(value) <= max_length:
+        return None
+    return f"must be at most {max_length} characters (it has {len(value)})"
+
+
+def slug_problem(slug: str) -> str | None:
+    """Why a page slug is unusable, or None."""
+    return f'"{slug}" is not a valid slug' if not is_slug(slug) else _too_long(slug, SLUG_MAX_LENGTH)
+
+
+def path_problem(path: str) -> str | None:
+    """Why a section path is unusable: a bad segment, too long, or a root URL the site reserves."""
+    segments = path.split(SEPARATOR)
+    if not all(is_slug(segment) for segment in segments):
+        return f'"{path}" is not a valid slug path'
+    for segment in segments:
+        if problem := _too_long(segment, SLUG_MAX_LENGTH):
+            return f'segment "{segment}" {problem}'
+    if problem := _too_long(path, SECTION_PATH_MAX_LENGTH):
+        return problem
+    if is_reserved(path):
+        return f'"{path}" is reserved for the site itself'
+    return None
+
+
+def is_reserved(path: str) -> bool:
+    """A single segment the site's own URLs (or static and media files) already answer at."""
+    return SEPARATOR not in path and path in reserved_root_slugs()
+
+
+def reserved_root_slugs() -> frozenset[str]:
+    """First URL segments that are not the tree's: literal ones in the URLconf, static and media."""
+    names = set(_literal_first_segments(get_resolver().url_patterns))
+    for url in (settings.STATIC_URL, settings.MEDIA_URL):
+        parts = urlsplit(url or "")
+        if not parts.netloc and (segment := parts.path.strip(SEPARATOR).split(SEPARATOR)[0]):
+            names.add(segment)
+    return frozenset(names | KEPT_FREE)
+
+
+def _literal_first_segments(patterns) -> Iterable[str]:
+    """Walk the URLconf: a literal first segment is reserved; an include at "" is looked into."""
+    for pattern in patterns:
+        route = str(pattern.pattern).removeprefix("^")
+        segment = route.split(SEPARATOR)[0].removesuffix("$")
+        if _SEGMENT.fullmatch(segment):
+            yield segment
+        elif not route and isinstance(pattern, URLResolver):
+            yield from _literal_first_segments(pattern.url_patterns)
+
+
+# --- Looking up ----------------------------------------------------------------------------------
+
+
+def _page_kinds() -> tuple:
+    """Every model whose rows answer at "section path/slug"; a new page kind is added here."""
+    from .models import TreatmentPage
+
+    return (TreatmentPage,)
+
+
+def page_lookup(path: str, *, any_section: bool = False) -> dict[str, str]:
+    """Filter arguments for the page at ``path``; with ``any_section``, a bare slug matches any section."""
+    section, slug = split(path)
+    if section is None and any_section:
+        return {"slug": slug}
+    return {"section__path": section or "", "slug": slug}
+
+
+def find(path: str):
+    """What a reader sees at ``path``: the section, else the published page, else None.
+
+    A section is looked up first, so a section costs one query and a treatment page two; a
+    redirect from an old path would be the last lookup here.
+    """
+    from .models import Section
+
+    if not is_well_formed(path):
+        return None
+    if (section := Section.objects.filter(path=path).first()) is not None:
+        return section
+    for kind in _page_kinds():
+        if (page := kind.objects.for_reader().filter(**page_lookup(path)).first()) is not None:
+            return page
+    return None
+
+
+def sections_at(candidates: Iterable[str]) -> set[str]:
+    """Which of these paths a section already answers at, in one query."""
+    from .models import Section
+
+    wanted = set(candidates)
+    return set(Section.objects.filter(path__in=wanted).values_list("path", flat=True)) if wanted else set()
+
+
+def pages_at(candidates: Iterable[str]) -> set[str]:
+    """Which of these paths a page already answers at, in one query per page kind."""
+    wanted = set(candidates)
+    pairs = [split(path) for path in wanted]
+    sections, slugs = {s for s, _ in pairs if s}, {slug for _, slug in pairs}
+    if not sections:
+        return set()
+    found = set()
+    for kind in _page_kinds():
+        rows = kind.objects.filter(section__path__in=sections, slug__in=slugs)
+        found |= {page_path(s, slug) for s, slug in rows.values_list("section__path", "slug")}
+    return found & wanted
+
+
+# --- Moving --------------------------------------------------------------------------------------
+
+
+def move_subtree(old: str, new: str) -> int:
+    """Re-root every section below ``old`` at ``new`` in one UPDATE, after the section itself moved.
+
+    Pages need nothing: their paths are derived from their section's. The comparison on the
+    prefix keeps the match case-sensitive where LIKE is not (SQLite). Redirects from the old
+    paths would be recorded here, the one place a path changes.
+    """
+    from .models import Section
+
+    prefix = old + SEPARATOR
+    below = Section.objects.filter(path__startswith=prefix).filter(Exact(Left("path", len(prefix)), prefix))
+    return below.update(path=Concat(Value(new), Substr("path", len(old) + 1), output_field=CharField()))
