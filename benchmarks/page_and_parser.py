@@ -39,7 +39,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 
-from publications.pubmed.parser import parse_efetch  # noqa: E402
+from publications.pubmed import parse_efetch  # noqa: E402
 
 PAGE = "/treatments/biological-therapies/interleukin-2/"
 FIXTURES = ROOT / "tests" / "fixtures" / "pubmed" / "efetch"

@@ -2,65 +2,40 @@
 
 No Django here, so it can be tested against a fake server and used from any process. It
 returns raw response bytes; turning them into records is the parser's job. What it owns is
-being a good citizen towards NCBI (one shared rate limit, identification, backoff) and
-turning every failure into an ``EutilsError`` an editor can read in the admin.
+being a good citizen towards NCBI (one shared rate limit from ``ratelimit``, identification,
+backoff, a size cap) and turning every failure into an ``EutilsError`` (see ``errors``) an editor
+can read in the admin.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import random
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Protocol, Self
+from typing import Self
 
 import httpx
-import redis
+
+from publications.pubmed.errors import (
+    MAX_RESPONSE_BYTES,
+    EutilsError,
+    EutilsQueryError,
+    EutilsUnavailable,
+    ResponseTooLarge,
+)
+from publications.pubmed.ratelimit import LocalRateLimiter, RateLimiter, rate_for, shared_rate_limiter
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
-RATE_WITHOUT_API_KEY = 3  # requests per second, NCBI's published limits
-RATE_WITH_API_KEY = 10
-MAX_EFETCH_IDS = 200  # NCBI asks for batches of at most 200 UIDs
-POST_ABOVE_IDS = 50  # longer id lists go in a POST body rather than the URL
-MAX_URL_LENGTH = 2000  # beyond this, proxies and NCBI may refuse a GET
-MAX_ESEARCH_RETMAX = 10_000  # PubMed's esearch never returns more ids than this
-ERROR_BODY_BYTES = 64 * 1024  # enough to read NCBI's error message, never a whole page
-
-
-class EutilsError(Exception):
-    """Base of every failure of this client; ``str()`` is meant for an editor."""
-
-
-class EutilsQueryError(EutilsError):
-    """NCBI rejected the request itself (HTTP 400), typically a malformed search term.
-
-    Retrying cannot help: the editor must fix the query. ``ncbi_message`` is NCBI's own text.
-    """
-
-    def __init__(self, message: str, *, ncbi_message: str = "") -> None:
-        super().__init__(message)
-        self.ncbi_message = ncbi_message
-
-
-class EutilsUnavailable(EutilsError):
-    """NCBI could not be reached or kept failing; worth trying again later.
-
-    ``reason`` is the last failure (e.g. "HTTP 429: API rate limit exceeded").
-    """
-
-    def __init__(self, message: str, *, reason: str = "") -> None:
-        super().__init__(message)
-        self.reason = reason or message
-
-
-class EutilsResponseTooLarge(EutilsError):
-    """The response exceeded the size cap; fetching fewer records per request may help."""
+_DEFAULT_BASE_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
+_MAX_EFETCH_IDS = 200  # NCBI asks for batches of at most 200 UIDs
+_POST_ABOVE_IDS = 50  # longer id lists go in a POST body rather than the URL
+_MAX_URL_LENGTH = 2000  # beyond this, proxies and NCBI may refuse a GET
+_MAX_ESEARCH_RETMAX = 10_000  # PubMed's esearch never returns more ids than this
+_ERROR_BODY_BYTES = 64 * 1024  # enough to read NCBI's error message, never a whole page
 
 
 class _Retryable(Exception):
@@ -72,100 +47,7 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
-class RateLimiter(Protocol):
-    """Blocks in ``acquire()`` until one more request to NCBI is allowed."""
-
-    def acquire(self) -> None: ...
-
-
-# Requests are spaced 5 % wider than the nominal rate: a request leaves a moment after its
-# slot is granted, and uneven delays (scheduling, the network) must not put one request too
-# many into a one-second window as NCBI counts it. 5 % of a second's worth is 50 ms of slack.
-SAFETY_MARGIN = 0.05
-
-
-def slot_interval(rate_per_second: float) -> float:
-    """Seconds between two requests at ``rate_per_second``, safety margin included."""
-    if rate_per_second <= 0:
-        raise ValueError("rate_per_second must be positive")
-    return (1 + SAFETY_MARGIN) / rate_per_second
-
-
-def rate_for(api_key: str | None) -> int:
-    """NCBI's request rate per second: higher when requests carry an API key."""
-    return RATE_WITH_API_KEY if api_key else RATE_WITHOUT_API_KEY
-
-
-class LocalRateLimiter:
-    """Spaces requests evenly within one process (the embedded mode without Redis).
-
-    Even spacing (rather than bursts) keeps any one-second window at or under the rate.
-    """
-
-    def __init__(self, rate_per_second: float) -> None:
-        self._interval = slot_interval(rate_per_second)
-        self.rate_per_second = rate_per_second
-        self._next_slot = 0.0
-        self._lock = threading.Lock()
-
-    def acquire(self) -> None:
-        with self._lock:
-            now = time.monotonic()
-            slot = max(now, self._next_slot)
-            self._next_slot = slot + self._interval
-        if slot > now:
-            time.sleep(slot - now)
-
-
-# GCRA with a burst of one: the key holds the next free slot (microseconds, Redis clock).
-# Each call reserves the earliest free slot atomically and returns how long to wait for it,
-# so every process on every host shares one queue and one clock.
-_GCRA_SCRIPT = """
-local now = redis.call('TIME')
-local now_us = tonumber(now[1]) * 1000000 + tonumber(now[2])
-local interval_us = tonumber(ARGV[1])
-local next_slot = tonumber(redis.call('GET', KEYS[1]) or '0')
-local slot = math.max(now_us, next_slot)
-local new_next = slot + interval_us
-local ttl_ms = math.ceil((new_next - now_us) / 1000) + 1000
-redis.call('SET', KEYS[1], string.format('%d', new_next), 'PX', ttl_ms)
-return slot - now_us
-"""
-
-
-class RedisRateLimiter:
-    """One request rate shared by every worker and process, coordinated through Redis.
-
-    Redis's clock and an atomic script decide every slot, so processes on several hosts
-    together stay under the rate; a process only sleeps until the slot it was given.
-    """
-
-    def __init__(
-        self,
-        redis_url_or_client: str | redis.Redis,
-        rate_per_second: float,
-        key: str = "ncbi:eutils:rate",
-    ) -> None:
-        self._interval_us = round(1_000_000 * slot_interval(rate_per_second))
-        if isinstance(redis_url_or_client, str):
-            redis_url_or_client = redis.Redis.from_url(redis_url_or_client)
-        self.rate_per_second = rate_per_second
-        self.key = key
-        self._reserve_slot = redis_url_or_client.register_script(_GCRA_SCRIPT)
-
-    def acquire(self) -> None:
-        try:
-            wait_us = int(self._reserve_slot(keys=[self.key], args=[self._interval_us]))
-        except redis.RedisError as exc:
-            raise EutilsUnavailable(
-                f"NCBI was not contacted: the shared request-rate limiter (Redis) is unreachable ({exc}).",
-                reason=f"Redis error: {exc}",
-            ) from exc
-        if wait_us > 0:
-            time.sleep(wait_us / 1_000_000)
-
-
-def normalise_base_url(base_url: str) -> str:
+def _normalise_base_url(base_url: str) -> str:
     """The E-utilities base URL with exactly one trailing slash, so endpoints can be appended."""
     base_url = base_url.strip()
     if not base_url.startswith(("http://", "https://")):
@@ -192,7 +74,7 @@ class EutilsClient:
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
         rate_limiter: RateLimiter | None = None,
-        max_response_bytes: int = 50_000_000,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
     ) -> None:
@@ -200,7 +82,7 @@ class EutilsClient:
             raise ValueError(f"NCBI tool name must be non-empty without spaces, got {tool!r}")
         if "@" not in email:
             raise ValueError(f"NCBI requires a contact email address, got {email!r}")
-        self.base_url = normalise_base_url(base_url)
+        self.base_url = _normalise_base_url(base_url)
         self.tool = tool
         self.email = email
         self.api_key = api_key or None
@@ -230,8 +112,8 @@ class EutilsClient:
         """PMIDs matching ``term``, most recently published first, as NCBI's eSearchResult XML."""
         if not term.strip():
             raise ValueError("esearch needs a non-empty search term")
-        if not 0 <= retmax <= MAX_ESEARCH_RETMAX:
-            raise ValueError(f"retmax must be between 0 and {MAX_ESEARCH_RETMAX}, got {retmax}")
+        if not 0 <= retmax <= _MAX_ESEARCH_RETMAX:
+            raise ValueError(f"retmax must be between 0 and {_MAX_ESEARCH_RETMAX}, got {retmax}")
         params = {
             "db": "pubmed",
             "term": term,
@@ -246,17 +128,17 @@ class EutilsClient:
         """Full PubMed XML (a PubmedArticleSet) for up to 200 PMIDs; NCBI omits unknown ones."""
         if not pmids:
             raise ValueError("efetch needs at least one PMID")
-        if len(pmids) > MAX_EFETCH_IDS:
-            raise ValueError(f"efetch takes at most {MAX_EFETCH_IDS} PMIDs per request, got {len(pmids)}")
+        if len(pmids) > _MAX_EFETCH_IDS:
+            raise ValueError(f"efetch takes at most {_MAX_EFETCH_IDS} PMIDs per request, got {len(pmids)}")
         params = {"db": "pubmed", "id": ",".join(str(int(pmid)) for pmid in pmids), "retmode": "xml"}
-        return self._call("efetch.fcgi", params, force_post=len(pmids) > POST_ABOVE_IDS)
+        return self._call("efetch.fcgi", params, force_post=len(pmids) > _POST_ABOVE_IDS)
 
     def efetch_batches(
-        self, pmids: Sequence[int], batch_size: int = MAX_EFETCH_IDS
+        self, pmids: Sequence[int], batch_size: int = _MAX_EFETCH_IDS
     ) -> Iterator[tuple[list[int], bytes]]:
         """Fetch any number of PMIDs in NCBI-sized batches, yielding (batch, XML) pairs."""
-        if not 1 <= batch_size <= MAX_EFETCH_IDS:
-            raise ValueError(f"batch_size must be between 1 and {MAX_EFETCH_IDS}, got {batch_size}")
+        if not 1 <= batch_size <= _MAX_EFETCH_IDS:
+            raise ValueError(f"batch_size must be between 1 and {_MAX_EFETCH_IDS}, got {batch_size}")
         pmids = list(pmids)
         for start in range(0, len(pmids), batch_size):
             batch = pmids[start : start + batch_size]
@@ -266,7 +148,7 @@ class EutilsClient:
         """One logical call: retried with backoff on transient failures, then given up on."""
         params = {**params, **self._identification()}
         url = self.base_url + endpoint
-        use_post = force_post or len(str(httpx.URL(url, params=params))) > MAX_URL_LENGTH
+        use_post = force_post or len(str(httpx.URL(url, params=params))) > _MAX_URL_LENGTH
         attempt = 0
         while True:
             try:
@@ -332,7 +214,7 @@ class EutilsClient:
             if _is_html(response, body):
                 raise _Retryable(f"NCBI answered with an HTML page instead of XML: {_html_title(body)}")
             return body
-        message = ncbi_error_message(_read_prefix(response)) or response.reason_phrase
+        message = _ncbi_error_message(_read_prefix(response)) or response.reason_phrase
         reason = f"HTTP {status}: {message}"
         if status == 429 or status >= 500:
             raise _Retryable(reason, _retry_after(response))
@@ -358,11 +240,8 @@ class EutilsClient:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _too_large(self, response: httpx.Response) -> EutilsResponseTooLarge:
-        return EutilsResponseTooLarge(
-            f"NCBI's {_endpoint(response)} response exceeded the {self.max_response_bytes:,}-byte limit; "
-            "fetch fewer records per request."
-        )
+    def _too_large(self, response: httpx.Response) -> ResponseTooLarge:
+        return ResponseTooLarge(f"NCBI's {_endpoint(response)} response", self.max_response_bytes)
 
 
 def _read_prefix(response: httpx.Response) -> bytes:
@@ -372,12 +251,12 @@ def _read_prefix(response: httpx.Response) -> bytes:
     for chunk in response.iter_bytes():
         chunks.append(chunk)
         size += len(chunk)
-        if size >= ERROR_BODY_BYTES:
+        if size >= _ERROR_BODY_BYTES:
             break
-    return b"".join(chunks)[:ERROR_BODY_BYTES]
+    return b"".join(chunks)[:_ERROR_BODY_BYTES]
 
 
-def ncbi_error_message(body: bytes) -> str:
+def _ncbi_error_message(body: bytes) -> str:
     """NCBI's error text: JSON ``{"error": ...}`` or XML ``<ERROR>...</ERROR>``; "" if neither."""
     text = body.decode("utf-8", errors="replace").strip()
     try:
@@ -406,7 +285,7 @@ def _is_html(response: httpx.Response, body: bytes) -> bool:
 
 
 def _html_title(body: bytes) -> str:
-    match = re.search(rb"<title[^>]*>(.*?)</title>", body[:ERROR_BODY_BYTES], re.DOTALL | re.IGNORECASE)
+    match = re.search(rb"<title[^>]*>(.*?)</title>", body[:_ERROR_BODY_BYTES], re.DOTALL | re.IGNORECASE)
     title = match.group(1).decode("utf-8", errors="replace") if match else ""
     return " ".join(title.split()) or "no title"
 
@@ -423,16 +302,9 @@ def _describe(exc: httpx.HTTPError) -> str:
     return str(exc) or type(exc).__name__
 
 
-@functools.cache
-def shared_rate_limiter(redis_url: str | None, rate_per_second: float) -> RateLimiter:
-    """One limiter per process and rate: through Redis when there is one (every worker shares it),
-    else in-process; cached so clients share one Redis connection pool and one local schedule."""
-    return RedisRateLimiter(redis_url, rate_per_second) if redis_url else LocalRateLimiter(rate_per_second)
-
-
 def make_client(
     *,
-    base_url: str = DEFAULT_BASE_URL,
+    base_url: str = _DEFAULT_BASE_URL,
     tool: str,
     email: str,
     api_key: str | None = None,

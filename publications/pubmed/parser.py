@@ -1,9 +1,10 @@
 """Parse NCBI E-utilities XML (PubMed efetch and esearch) into the plain records of ``records``.
 
 Responses come over the network, so parsing is defensive: no DTD loading, no network access, no
-entity expansion, a size limit, and a document that declares its own entities is refused. A
-response that cannot be used as a whole raises ``PubmedParseError``; one bad article in a batch
-is reported in ``ParseResult.problems`` and the rest of the batch is kept.
+entity expansion, the package's one size limit (``ResponseTooLarge``), and a document that
+declares its own entities is refused. A response that cannot be used as a whole raises
+``PubmedParseError`` (both errors live in ``errors``); one bad article in a batch is reported in
+``ParseResult.problems`` and the rest of the batch is kept.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from collections.abc import Iterator
 from lxml import etree
 
 from publications.markup import CONTENT_DROPPED_TAGS, INLINE_TAGS, clean_inline, inline_text
+from publications.pubmed.errors import MAX_RESPONSE_BYTES, MalformedResponse, ResponseTooLarge
+from publications.pubmed.errors import PubmedParseError as PubmedParseError  # still imported from here
 from publications.pubmed.records import (
     AbstractSection,
     Author,
@@ -26,29 +29,11 @@ from publications.pubmed.records import (
     SearchResult,
 )
 
-MAX_BYTES = 50_000_000
-
 _MATHML_NS = "http://www.w3.org/1998/Math/MathML"
 _XML_SPACE = re.compile(r"[ \t\r\n]+")  # not \s: a no-break space in the text is meant
 _DIGITS = re.compile(r"[0-9]+")
 _YEAR = re.compile(r"(?<![0-9])[0-9]{4}(?![0-9])")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
-class PubmedParseError(ValueError):
-    """The response as a whole cannot be used; ``ncbi_error`` is NCBI's own message, if it sent one."""
-
-    def __init__(self, message: str, *, ncbi_error: str = "") -> None:
-        super().__init__(message)
-        self.ncbi_error = ncbi_error
-
-
-class ResponseTooLarge(PubmedParseError):
-    """The response is over the size limit, so it was not parsed at all."""
-
-
-class MalformedResponse(PubmedParseError):
-    """Not XML, truncated, an NCBI error document, or not the expected root element."""
 
 
 class _ArticleProblem(Exception):
@@ -60,7 +45,7 @@ class _ArticleProblem(Exception):
         self.pmid = pmid
 
 
-def parse_efetch(data: bytes, *, max_bytes: int = MAX_BYTES) -> ParseResult:
+def parse_efetch(data: bytes, *, max_bytes: int = MAX_RESPONSE_BYTES) -> ParseResult:
     """Parse a PubMed efetch response (a PubmedArticleSet) into records, deletions and problems."""
     root = _parse_document(data, max_bytes, ("PubmedArticleSet",))
     result = ParseResult()
@@ -77,14 +62,14 @@ def parse_efetch(data: bytes, *, max_bytes: int = MAX_BYTES) -> ParseResult:
 
 def parse_article_xml(xml: str) -> PubmedRecord:
     """Re-parse a stored ``PubmedRecord.source_xml``, so stored articles can be re-read by a newer parser."""
-    root = _parse_document(xml.encode("utf-8"), MAX_BYTES, ("PubmedArticle", "PubmedBookArticle"))
+    root = _parse_document(xml.encode("utf-8"), MAX_RESPONSE_BYTES, ("PubmedArticle", "PubmedBookArticle"))
     try:
         return _record(root)
     except _ArticleProblem as problem:
         raise MalformedResponse(problem.message) from None
 
 
-def parse_esearch(data: bytes, *, max_bytes: int = MAX_BYTES) -> SearchResult:
+def parse_esearch(data: bytes, *, max_bytes: int = MAX_RESPONSE_BYTES) -> SearchResult:
     """Parse an esearch response; "no results" is a normal result, with NCBI's errors and warnings."""
     root = _parse_document(data, max_bytes, ("eSearchResult",))
     count = _text(root, "Count")
@@ -114,7 +99,7 @@ def _reported_in(result: ParseResult, where: str) -> Iterator[None]:
 
 def _parse_document(data: bytes, max_bytes: int, expected_roots: tuple[str, ...]) -> etree._Element:
     if len(data) > max_bytes:
-        raise ResponseTooLarge(f"response is {len(data)} bytes, over the limit of {max_bytes}")
+        raise ResponseTooLarge(f"The response ({len(data):,} bytes)", max_bytes)
     try:
         root = etree.fromstring(data, _xml_parser())
     except etree.XMLSyntaxError as exc:

@@ -24,7 +24,9 @@ from lxml import etree
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "pubmed"
 URL_PREFIX = "/entrez/eutils/"
 ENDPOINTS = ("esearch", "efetch")
-FAULTS = ("429", "500", "502", "slow", "truncated", "malformed", "bomb", "empty", "400", "html", "reset")
+FAULTS = (
+    "429", "500", "502", "slow", "truncated", "malformed", "bomb", "empty", "400", "400-xml", "html", "reset"
+)  # fmt: skip
 
 EFETCH_PROLOGUE = (
     '<?xml version="1.0" ?>\n'
@@ -217,7 +219,8 @@ class FakeEutils:
     def inject(self, fault: str, *, endpoint: str | None = None, times: int = 1, delay: float = 2.0) -> None:
         """Make the next ``times`` requests (to ``endpoint``, or any) fail the way NCBI can.
 
-        Faults: "429", "500", "502", "400" (NCBI's JSON error bodies), "slow" (answer after
+        Faults: "429", "500", "502", "400" (NCBI's JSON error bodies), "400-xml" (an XML body
+        whose <ERROR> text is spread over lines), "slow" (answer after
         ``delay`` seconds), "truncated", "malformed", "bomb" (billion laughs), "empty",
         "html" (an HTML error page with status 200), "reset" (close without answering).
         """
@@ -292,6 +295,8 @@ class FakeEutils:
             return _Reply(429, json.dumps(body).encode(), "application/json", {"Retry-After": "1"})
         if kind == "400":
             return _json_error(400, "Invalid query")
+        if kind == "400-xml":
+            return _Reply(400, b"<eSearchResult><ERROR>Invalid\n query</ERROR></eSearchResult>")
         if kind in ("500", "502"):
             phrase = "Internal Server Error" if kind == "500" else "Bad Gateway"
             page = f"<html><head><title>{kind} {phrase}</title></head><body>{phrase}</body></html>"

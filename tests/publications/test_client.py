@@ -13,20 +13,17 @@ import pytest
 import redis
 from lxml import etree
 
-from publications.pubmed.client import (
-    DEFAULT_BASE_URL,
+from publications.pubmed import (
     EutilsClient,
     EutilsError,
     EutilsQueryError,
-    EutilsResponseTooLarge,
     EutilsUnavailable,
-    LocalRateLimiter,
-    RedisRateLimiter,
+    MalformedResponse,
+    PubmedParseError,
+    ResponseTooLarge,
     make_client,
-    ncbi_error_message,
-    normalise_base_url,
-    rate_for,
 )
+from publications.pubmed.ratelimit import LocalRateLimiter, RedisRateLimiter
 from tests.fakes.eutils import fixture_articles
 
 TOOL = "cancerindex_tests"
@@ -193,12 +190,19 @@ def test_efetch_batches_splits_into_batches_of_200(fake_eutils, client_for):
 
 
 def test_base_url_is_normalised(fake_eutils, client_for):
-    assert normalise_base_url("https://example.org/entrez/eutils") == "https://example.org/entrez/eutils/"
-    assert DEFAULT_BASE_URL == "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
+    assert client_for(base_url=" https://example.org/entrez/eutils//").base_url == (
+        "https://example.org/entrez/eutils/"
+    )
 
     client_for(base_url=fake_eutils.base_url.rstrip("/")).esearch("melanoma", retmax=1)
 
     assert fake_eutils.requests[0].path == "/entrez/eutils/esearch.fcgi"
+
+
+@pytest.mark.parametrize("base_url", ["eutils.ncbi.nlm.nih.gov/entrez/eutils/", "ftp://example.org/"])
+def test_a_base_url_without_http_is_refused(client_for, base_url):
+    with pytest.raises(ValueError, match="must start with http"):
+        client_for(base_url=base_url)
 
 
 # Transient failures: retried with backoff
@@ -326,17 +330,37 @@ def test_a_rejected_query_fails_at_once_with_ncbis_message(fake_eutils, client_f
     assert len(fake_eutils.requests) == 1
 
 
-def test_ncbi_error_messages_are_read_from_json_and_xml():
-    assert ncbi_error_message(b'{"error":"API rate limit exceeded","count":"4"}') == "API rate limit exceeded"
-    assert (
-        ncbi_error_message(b"<eSearchResult><ERROR>Invalid\n query</ERROR></eSearchResult>")
-        == "Invalid query"
-    )
-    assert ncbi_error_message(b"<html>oops</html>") == ""
+def test_ncbis_message_is_read_from_an_xml_error_body_too(fake_eutils, client_for):
+    fake_eutils.inject("400-xml")
+
+    with pytest.raises(EutilsQueryError) as caught:
+        client_for().esearch("melanoma[[", retmax=20)
+
+    assert caught.value.ncbi_message == "Invalid query"  # the fake's "Invalid\n query", spaces collapsed
+    assert str(caught.value) == "NCBI rejected the esearch.fcgi request: Invalid query"
+
+
+def test_an_html_error_page_is_reported_by_its_status(fake_eutils, client_for):
+    fake_eutils.inject("500", times=2)
+
+    with pytest.raises(EutilsUnavailable) as caught:
+        client_for(max_retries=1).esearch("melanoma", retmax=20)
+
+    assert caught.value.reason == "HTTP 500: Internal Server Error"  # not the page's markup
+
+
+def test_other_refusals_point_at_the_settings(fake_eutils, client_for, sleeps):
+    client = client_for(base_url=fake_eutils.base_url.replace("/eutils/", "/wrong/"))
+
+    with pytest.raises(EutilsError, match=r"HTTP 404: Not Found\); check the E-utilities settings") as caught:
+        client.esearch("melanoma", retmax=20)
+
+    assert type(caught.value) is EutilsError
+    assert sleeps == []
 
 
 def test_a_streamed_response_over_the_cap_is_refused(fake_eutils, client_for, sleeps):
-    with pytest.raises(EutilsResponseTooLarge, match="2,000-byte limit"):
+    with pytest.raises(ResponseTooLarge, match=r"efetch\.fcgi response exceeded the 2,000-byte limit"):
         client_for(max_response_bytes=2000).efetch(fake_eutils.known_pmids[:5])
 
     assert len(fake_eutils.requests) == 1
@@ -346,14 +370,13 @@ def test_a_streamed_response_over_the_cap_is_refused(fake_eutils, client_for, sl
 def test_a_declared_length_over_the_cap_is_refused_before_reading(fake_eutils, client_for):
     fake_eutils.set_search("melanoma", fake_eutils.known_pmids)
 
-    with pytest.raises(EutilsResponseTooLarge, match=r"esearch\.fcgi"):
+    with pytest.raises(ResponseTooLarge, match=r"esearch\.fcgi"):
         client_for(max_response_bytes=200).esearch("melanoma", retmax=100)
 
 
-def test_all_failures_share_one_base_class():
-    assert all(
-        issubclass(cls, EutilsError) for cls in (EutilsQueryError, EutilsUnavailable, EutilsResponseTooLarge)
-    )
+def test_all_failures_of_the_package_share_one_base_class():
+    failures = (EutilsQueryError, EutilsUnavailable, ResponseTooLarge, PubmedParseError, MalformedResponse)
+    assert all(issubclass(cls, EutilsError) for cls in failures)
 
 
 @pytest.mark.parametrize("fault", ["truncated", "malformed"])
@@ -460,13 +483,17 @@ def test_redis_rate_limiter_reports_an_unreachable_redis():
         limiter.acquire()
 
 
-def test_make_client_shares_the_limit_through_redis_when_configured(redis_client):
-    assert rate_for(None) == 3 and rate_for("") == 3 and rate_for("key") == 10
+@pytest.mark.parametrize(("api_key", "rate"), [(None, 3), ("", 3), ("key", 10)])
+def test_make_client_keeps_ncbis_rate_in_process_without_redis(api_key, rate):
+    with make_client(tool=TOOL, email=EMAIL, api_key=api_key) as local:
+        assert isinstance(local.rate_limiter, LocalRateLimiter)
+        assert local.rate_limiter.rate_per_second == rate
+        assert local.base_url == "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
+        with make_client(tool=TOOL, email=EMAIL, api_key=api_key) as other:
+            assert other.rate_limiter is local.rate_limiter  # one schedule per process
 
+
+def test_make_client_shares_the_limit_through_redis_when_configured(redis_client):
     with make_client(tool=TOOL, email=EMAIL, api_key="key", redis_url=REDIS_URL) as shared:
         assert isinstance(shared.rate_limiter, RedisRateLimiter)
         assert shared.rate_limiter.rate_per_second == 10
-        assert shared.base_url == DEFAULT_BASE_URL
-    with make_client(tool=TOOL, email=EMAIL, api_key=None) as local:
-        assert isinstance(local.rate_limiter, LocalRateLimiter)
-        assert local.rate_limiter.rate_per_second == 3

@@ -17,14 +17,16 @@ from pathlib import Path
 import pytest
 
 from publications.markup import clean_inline, inline_text
-from publications.pubmed.parser import (
+from publications.pubmed import (
+    EutilsError,
     MalformedResponse,
     PubmedParseError,
     ResponseTooLarge,
-    parse_article_xml,
+    make_client,
     parse_efetch,
     parse_esearch,
 )
+from publications.pubmed.parser import parse_article_xml
 from publications.pubmed.records import AbstractSection, Author
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "pubmed"
@@ -582,14 +584,25 @@ def test_efetch_error_document_carries_ncbis_message():
 def test_over_max_bytes_is_not_parsed():
     data = efetch_fixture("biopython-pubmed1.xml")
     assert len(parse_efetch(data, max_bytes=len(data)).records) == 2
-    with pytest.raises(ResponseTooLarge):
+    with pytest.raises(
+        ResponseTooLarge, match=rf"\({len(data):,} bytes\) exceeded the {len(data) - 1:,}-byte limit"
+    ):
         parse_efetch(data, max_bytes=len(data) - 1)
 
 
-def test_errors_are_value_errors():
+def test_the_parser_and_the_client_share_one_size_limit():
+    with make_client(tool="cancerindex_tests", email="editors@example.org") as client:
+        limit = client.max_response_bytes
+    assert limit == 50_000_000
+    with pytest.raises(ResponseTooLarge, match="exceeded the 50,000,000-byte limit"):
+        parse_esearch(b" " * (limit + 1))
+
+
+def test_parse_errors_are_value_errors_of_the_package():
     assert issubclass(MalformedResponse, PubmedParseError)
-    assert issubclass(ResponseTooLarge, PubmedParseError)
     assert issubclass(PubmedParseError, ValueError)
+    assert issubclass(PubmedParseError, EutilsError)
+    assert issubclass(ResponseTooLarge, EutilsError)
 
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from publications.pubmed.parser import PubmedParseError, parse_efetch
+from publications.pubmed import EutilsError, parse_efetch
 
 
 class Command(BaseCommand):
@@ -22,7 +22,7 @@ class Command(BaseCommand):
         for path in files:
             try:
                 result = parse_efetch(path.read_bytes())
-            except (OSError, PubmedParseError) as exc:
+            except (OSError, EutilsError) as exc:  # a parse error, or a file over the size limit
                 raise CommandError(f"{path}: {exc}") from exc
             for record in result.records:
                 data = record.as_json()
