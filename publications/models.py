@@ -10,7 +10,7 @@ from django.utils import timezone
 from . import citation
 from .locks import LOCK_SECONDS
 from .markup import clean_inline, inline_text
-from .pubmed.records import PubmedRecord
+from .pubmed import PubmedRecord
 
 # How a PubmedRecord becomes a Publication: the record's fields are the one list of what PubMed
 # gives us, stored under the same name unless renamed here. Adding a PubMed field means adding it

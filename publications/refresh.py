@@ -18,12 +18,10 @@ from django.db import transaction
 
 from treatments.models import TreatmentPage
 
+from . import pubmed
 from .locks import LockUnavailable, PageLocked, page_lock
 from .models import PageListing, Publication, RefreshRun
-from .pubmed import client as pubmed_client
-from .pubmed.client import EutilsClient, EutilsError
-from .pubmed.parser import PubmedParseError, parse_efetch, parse_esearch
-from .pubmed.records import PubmedRecord
+from .pubmed import EutilsClient, EutilsError, PubmedParseError, PubmedRecord, parse_efetch, parse_esearch
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +34,7 @@ class RefreshFailed(Exception):
 
 def make_client() -> EutilsClient:
     """The E-utilities client from settings; its rate limit is shared through Redis when there is one."""
-    return pubmed_client.make_client(
+    return pubmed.make_client(
         base_url=settings.NCBI_EUTILS_URL,
         tool=settings.NCBI_TOOL,
         email=settings.NCBI_EMAIL,
@@ -82,7 +80,7 @@ def refresh_page(page: TreatmentPage, *, client: EutilsClient | None = None) -> 
                 new = steps.run(eutils)
     except PageLocked as exc:
         return run.skip(str(exc))
-    except (RefreshFailed, LockUnavailable, EutilsError, PubmedParseError) as exc:
+    except (RefreshFailed, LockUnavailable, EutilsError) as exc:  # every pubmed error is an EutilsError
         return run.fail(str(exc), warnings=steps.warnings)
     except Exception as exc:
         logger.exception("Refresh of page %s failed unexpectedly", page.pk)

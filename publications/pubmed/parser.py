@@ -158,34 +158,31 @@ def _record(element: etree._Element) -> PubmedRecord:
 
 
 def _article_record(element: etree._Element) -> PubmedRecord:
+    """A PubmedArticle: a journal article, cited by journal, issue and pages."""
     pmid = _pmid(element.find("MedlineCitation/PMID"))
     citation = element.find("MedlineCitation")
     article = citation.find("Article")
     if article is None:
         raise _ArticleProblem("no Article element", pmid)
-    ids = _article_ids(element.findall("PubmedData/ArticleIdList/ArticleId"))
-    elocation_ids = _elocation_ids(article.findall("ELocationID"))
-    publication_types = [_text(pt) for pt in article.iterfind("PublicationTypeList/PublicationType")]
+    shared = _shared_fields(
+        article,
+        ids=element.findall("PubmedData/ArticleIdList/ArticleId"),
+        elocation_ids=article.findall("ELocationID"),
+        publication_types=article.iterfind("PublicationTypeList/PublicationType"),
+    )
     retraction_notices = _retraction_notices(citation)
     return PubmedRecord(
         pmid=pmid,
         title=_inline_html(article.find("ArticleTitle")),
-        authors=_authors(article),
         journal_iso=_text(article, "Journal/ISOAbbreviation"),
         journal_title=_text(article, "Journal/Title"),
         **_pub_date_fields(article.find("Journal/JournalIssue/PubDate")),
         volume=_text(article, "Journal/JournalIssue/Volume"),
         issue=_text(article, "Journal/JournalIssue/Issue"),
-        pages=_text(article, "Pagination/MedlinePgn"),
-        elocation_ids=elocation_ids,
-        doi=ids.get("doi") or _first_doi(elocation_ids),
-        pmcid=ids.get("pmc", ""),
-        abstract=_abstract(article.find("Abstract")),
-        publication_types=publication_types,
         dates=_article_dates(element, citation, article),
-        language=_text(article, "Language"),
-        is_retracted="Retracted Publication" in publication_types or bool(retraction_notices),
+        is_retracted=shared.pop("is_retracted") or bool(retraction_notices),
         retraction_notices=retraction_notices,
+        **shared,
     )
 
 
@@ -194,33 +191,45 @@ def _book_record(element: etree._Element) -> PubmedRecord:
     pmid = _pmid(element.find("BookDocument/PMID"))
     document = element.find("BookDocument")
     book_title = _inline_html(document.find("Book/BookTitle"))
-    ids = _article_ids(
-        document.findall("ArticleIdList/ArticleId")
-        + element.findall("PubmedBookData/ArticleIdList/ArticleId")
+    shared = _shared_fields(
+        document,
+        ids=document.findall("ArticleIdList/ArticleId")
+        + element.findall("PubmedBookData/ArticleIdList/ArticleId"),
+        elocation_ids=document.findall("Book/ELocationID"),
+        publication_types=document.iterfind("PublicationType"),
     )
-    elocation_ids = _elocation_ids(document.findall("Book/ELocationID"))
-    publication_types = [_text(pt) for pt in document.iterfind("PublicationType")]
     dates = _history_dates(element.find("PubmedBookData/History"))
     _add_date(dates, "revised_record", document.find("DateRevised"))
     return PubmedRecord(
         pmid=pmid,
         title=_inline_html(document.find("ArticleTitle")) or book_title,
         kind="book",
-        authors=_authors(document),
         journal_iso=inline_text(book_title),
         **_pub_date_fields(document.find("Book/PubDate")),
         volume=_text(document, "Book/Volume"),
-        pages=_text(document, "Pagination/MedlinePgn"),
-        elocation_ids=elocation_ids,
-        doi=ids.get("doi") or _first_doi(elocation_ids),
-        pmcid=ids.get("pmc", ""),
-        book_accession=ids.get("bookaccession", ""),
-        abstract=_abstract(document.find("Abstract")),
-        publication_types=publication_types,
+        book_accession=shared.pop("book_accession"),
         dates=dates,
-        language=_text(document, "Language"),
-        is_retracted="Retracted Publication" in publication_types,
+        **shared,
     )
+
+
+def _shared_fields(container: etree._Element, *, ids, elocation_ids, publication_types) -> dict:
+    """What articles and books give alike, read from the element that holds them (Article, BookDocument)."""
+    article_ids = _article_ids(ids)
+    elocations = _elocation_ids(elocation_ids)
+    types = [_text(pt) for pt in publication_types]
+    return {
+        "authors": _authors(container),
+        "pages": _text(container, "Pagination/MedlinePgn"),
+        "elocation_ids": elocations,
+        "doi": article_ids.get("doi") or _first_doi(elocations),
+        "pmcid": article_ids.get("pmc", ""),
+        "book_accession": article_ids.get("bookaccession", ""),
+        "abstract": _abstract(container.find("Abstract")),
+        "publication_types": types,
+        "language": _text(container, "Language"),
+        "is_retracted": "Retracted Publication" in types,
+    }
 
 
 def _pmid(element: etree._Element | None) -> int:
