@@ -1,11 +1,21 @@
 # The team's and CI's entry points. `make run` and `make test` work from an empty checkout.
+# `make` (or `make help`) lists the targets: the `## ` lines just above each one.
 PYTHON ?= python3
+# The pre-commit hooks (.pre-commit-config.yaml) run their tools from .venv: keep the default for `make lint`.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-dev run test lint format migrations-check stack worker beat clean
+.DEFAULT_GOAL := help
+.PHONY: help install install-dev run test lint format migrations-check stack worker beat clean
+
+## This list.
+help:
+	@awk '/^## /{doc = doc (doc == "" ? "" : "\n") substr($$0, 4); next} \
+		/^[a-z][a-z-]*:/ && doc != "" {n = split(doc, lines, "\n"); printf "  %-18s %s\n", substr($$1, 1, length($$1) - 1), lines[1]; \
+			for (i = 2; i <= n; i++) printf "  %-18s %s\n", "", lines[i]} \
+		{doc = ""}' $(MAKEFILE_LIST)
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,7 +27,10 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+## .venv with the runtime requirements (requirements.txt).
 install: $(VENV)/.installed
+
+## .venv with the development requirements too (requirements-dev.txt): pytest, coverage, pre-commit, linters.
 install-dev: $(VENV)/.installed-dev
 
 ## The site with demo content at http://127.0.0.1:8000/ (embedded mode: SQLite, no servers needed).
@@ -26,23 +39,26 @@ run: install
 	$(PY) manage.py load_demo
 	DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
 
-## The whole suite: migrations in step with models, lint, then pytest.
+## The whole suite: migrations in step with models, lint, then pytest with coverage, which fails below
+## the floor in pyproject.toml (`fail_under`). PYTEST_ARGS="--no-cov -k ..." runs a part of it.
 test: install-dev migrations-check lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_ARGS) --cov
 
+## Fails if a model change has no migration.
 migrations-check: install-dev
 	$(PY) manage.py makemigrations --check --dry-run
 
+## The pre-commit hooks (.pre-commit-config.yaml) on every file, as CI runs them: fails if a hook changes
+## anything, and shows the diff (the fixes stay in the working tree).
 lint: install-dev
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/pre-commit run --all-files --show-diff-on-failure
 
+## Applies the hooks' fixes (ruff, django-upgrade, djhtml, whitespace), then lists what is left to fix by hand.
 format: install-dev
-	$(VENV)/bin/ruff check --fix .
-	$(VENV)/bin/ruff format .
+	$(VENV)/bin/pre-commit run --all-files >/dev/null || $(VENV)/bin/pre-commit run --all-files
 
-## Production mode on this machine (README, "Production stack"): PostgreSQL and Redis on 127.0.0.1 unless
-## DATABASE_URL and REDIS_URL say otherwise; without SECRET_KEY, one is made once into var/secret_key.
+# Production mode on this machine (README, "Production stack"): PostgreSQL and Redis on 127.0.0.1 unless
+# DATABASE_URL and REDIS_URL say otherwise; without SECRET_KEY, one is made once into var/secret_key.
 STACK_ENV = export DATABASE_URL="$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/cancerindex}" \
 		REDIS_URL="$${REDIS_URL:-redis://127.0.0.1:6379/0}" CACHE_URL="$${CACHE_URL:-redis://127.0.0.1:6379/2}" \
 		PATH="$(abspath $(VENV))/bin:$$PATH"; \
@@ -70,5 +86,6 @@ worker: install
 beat: install
 	@$(STACK_ENV); exec celery -A cancerindex beat -l info --scheduler django_celery_beat.schedulers:DatabaseScheduler
 
+## Removes .venv, the SQLite database and the caches.
 clean:
-	rm -rf $(VENV) staticfiles db.sqlite3 .pytest_cache .ruff_cache
+	rm -rf $(VENV) staticfiles db.sqlite3 .pytest_cache .ruff_cache .coverage htmlcov

@@ -98,7 +98,7 @@ def _visitor_token(request):
 
 def client_address(request):
     """The reader's address: behind our own proxy (TRUST_X_FORWARDED_FOR), the one it saw."""
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    forwarded = request.headers.get("x-forwarded-for", "")
     if settings.TRUST_X_FORWARDED_FOR and forwarded:
         return forwarded.split(",")[-1].strip()  # the last hop is the one our proxy added
     return request.META.get("REMOTE_ADDR", "")

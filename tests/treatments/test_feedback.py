@@ -37,7 +37,7 @@ def test_one_vote_per_visitor_per_page_per_day_the_last_answer_counts():
 def test_cookie_less_repeats_from_one_browser_count_once():
     page = TreatmentPageFactory()
     for _ in range(3):
-        vote(Client(REMOTE_ADDR="203.0.113.9", HTTP_USER_AGENT="Bot/1.0"), page, "yes")
+        vote(Client(REMOTE_ADDR="203.0.113.9", headers={"user-agent": "Bot/1.0"}), page, "yes")
     assert Feedback.objects.filter(page=page).count() == 1
 
 
@@ -95,12 +95,12 @@ def test_behind_our_proxy_readers_are_told_apart_by_the_address_it_saw(settings)
     settings.TRUST_X_FORWARDED_FOR = True
     page = TreatmentPageFactory()
     for reader in ["198.51.100.1", "198.51.100.2"]:
-        vote(Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=f"10.9.9.9, {reader}"), page, "yes")
+        vote(Client(REMOTE_ADDR="127.0.0.1", headers={"x-forwarded-for": f"10.9.9.9, {reader}"}), page, "yes")
     assert Feedback.objects.filter(page=page).count() == 2
 
 
 def test_a_forged_forwarded_header_is_ignored_without_a_proxy():
     page = TreatmentPageFactory()
     for forged in ["198.51.100.1", "198.51.100.2"]:
-        vote(Client(REMOTE_ADDR="203.0.113.5", HTTP_X_FORWARDED_FOR=forged), page, "yes")
+        vote(Client(REMOTE_ADDR="203.0.113.5", headers={"x-forwarded-for": forged}), page, "yes")
     assert Feedback.objects.filter(page=page).count() == 1
