@@ -1,13 +1,14 @@
 from django import forms
 from django.contrib import admin
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
 from publications.admin import PageListingInline, recent_runs_table
 from publications.models import RefreshRun
 
-from .models import Feedback, Section, TreatmentPage, WebResource
+from .models import Feedback, PathRedirect, Section, TreatmentPage, WebResource
 
 
 @admin.register(Section)
@@ -88,4 +89,29 @@ class FeedbackAdmin(admin.ModelAdmin):
     readonly_fields = ["page", "day", "visitor", "useful", "created_at"]
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(PathRedirect)
+class PathRedirectAdmin(admin.ModelAdmin):
+    """Old URLs kept alive by moves and renames: recorded, never typed, so editors only see and delete."""
+
+    list_display = ["old_url", "new_url", "created_at"]
+    search_fields = ["old_path", "new_path"]
+    date_hierarchy = "created_at"
+    readonly_fields = ["old_path", "new_path", "created_at"]
+
+    @admin.display(description="old URL", ordering="old_path")
+    def old_url(self, redirect):
+        return f"/{redirect.old_path}/"
+
+    @admin.display(description="now answers at", ordering="new_path")
+    def new_url(self, redirect):
+        url = reverse("treatments:node", kwargs={"path": redirect.new_path})
+        return format_html('<a href="{}">{}</a>', url, url)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

@@ -154,8 +154,13 @@ class TreatmentPage(models.Model):
         return self.display_title
 
     def save(self, *args, **kwargs):
+        """Save; a new slug or section records the old path, so its old URL keeps answering."""
         self.description = clean_rich_text(self.description)
-        super().save(*args, **kwargs)
+        with transaction.atomic():
+            old_path = self._stored_path(kwargs.get("update_fields"))
+            super().save(*args, **kwargs)
+            if old_path is not None:
+                paths.record_move(old_path, self.path)
 
     def get_absolute_url(self):
         return reverse("treatments:node", kwargs={"path": self.path})
@@ -163,6 +168,18 @@ class TreatmentPage(models.Model):
     def clean(self):
         if self.section_id and paths.sections_at([paths.page_path(self.section.path, self.slug)]):
             raise ValidationError({"slug": "A subsection of this section already uses this slug."})
+
+    def _stored_path(self, update_fields) -> str | None:
+        """The path this page answers at before the save, read from the database; None if new or unmoved."""
+        if self._state.adding or self.pk is None:
+            return None
+        if update_fields is not None and not {"slug", "section", "section_id"} & set(update_fields):
+            return None
+        stored = type(self).objects.filter(pk=self.pk).values_list("section_id", "section__path", "slug")
+        row = stored.first()
+        if row is None or (row[0], row[2]) == (self.section_id, self.slug):
+            return None
+        return paths.page_path(row[1], row[2])
 
     @property
     def display_title(self):
@@ -207,6 +224,24 @@ class WebResource(models.Model):
 
     def __str__(self):
         return self.title
+
+
+class PathRedirect(models.Model):
+    """An old path and where its content answers now; it also covers every path below the old one.
+
+    Written only by ``paths.record_move``; read by ``paths.find`` when nothing lives at a path.
+    """
+
+    old_path = models.CharField(max_length=paths.PAGE_PATH_MAX_LENGTH, unique=True)
+    new_path = models.CharField(max_length=paths.PAGE_PATH_MAX_LENGTH, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["old_path"]
+        verbose_name = "redirect"
+
+    def __str__(self):
+        return f"/{self.old_path}/ → /{self.new_path}/"
 
 
 class FeedbackQuerySet(models.QuerySet):

@@ -6,20 +6,24 @@ one thing: a page and a subsection of the same section cannot share a slug, and 
 cannot take a first segment the site's own URLs use (read from the URL configuration).
 
 Everything that builds, splits, checks or looks up a path goes through here: the models, the page
-view, the importer and the commands. Two extensions are meant to be small: another page kind
-(cancer types, genes) joins ``_page_kinds``; redirects of old paths after a move are recorded in
-``move_subtree`` and looked up in ``find``.
+view, the importer and the commands. Another page kind (cancer types, genes) joins ``_page_kinds``.
+
+Links never break: every path change (a section's subtree in ``move_subtree``, a page's own path)
+goes through ``record_move``, and ``find`` answers an old path with ``Moved`` once nothing lives there.
+One redirect row covers everything below its old path, so a moved section needs one row, not one per page.
 """
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
-from django.db.models import CharField, Value
-from django.db.models.functions import Concat, Left, Substr
+from django.db import transaction
+from django.db.models import CharField, F, Q, Value
+from django.db.models.functions import Concat, Left, Length, Substr
 from django.db.models.lookups import Exact
 from django.urls import URLResolver, get_resolver
 
@@ -29,6 +33,8 @@ SECTION_PATH_MAX_LENGTH = 500
 PAGE_PATH_MAX_LENGTH = SECTION_PATH_MAX_LENGTH + len(SEPARATOR) + SLUG_MAX_LENGTH
 WELL_FORMED = re.compile(r"[-a-zA-Z0-9_]+(?:/[-a-zA-Z0-9_]+)*")
 _SEGMENT = re.compile(r"[-a-zA-Z0-9_]+")
+# How many recorded moves one lookup follows before giving up (a cycle, or a path growing into itself).
+MAX_HOPS = 5
 # Django's usual MEDIA_URL: nothing is uploaded yet, but the name stays free for when it is.
 KEPT_FREE = frozenset({"media"})
 
@@ -155,11 +161,18 @@ def page_lookup(path: str, *, any_section: bool = False) -> dict[str, str]:
     return {"section__path": section or "", "slug": slug}
 
 
-def find(path: str):
-    """What a reader sees at ``path``: the section, else the published page, else None.
+@dataclass(frozen=True)
+class Moved:
+    """What ``find`` returns for an old path: the path its content answers at now."""
 
-    A section is looked up first, so a section costs one query and a treatment page two; a
-    redirect from an old path would be the last lookup here.
+    path: str
+
+
+def find(path: str):
+    """What a reader sees at ``path``: the section, else the published page, else ``Moved``, else None.
+
+    A section is looked up first, so a section costs one query and a treatment page two; recorded
+    moves are looked up only where the reader would otherwise get a 404, so live nodes always win.
     """
     from .models import Section
 
@@ -170,7 +183,50 @@ def find(path: str):
     for kind in _page_kinds():
         if (page := kind.objects.for_reader().filter(**page_lookup(path)).first()) is not None:
             return page
+    target = redirect_target(path)
+    return Moved(target) if target is not None else None
+
+
+def redirect_target(path: str) -> str | None:
+    """Where an old path's content answers now, so the reader needs a single 301.
+
+    Chains are collapsed when moves are recorded, so this is one query nearly always. The loop covers
+    what collapsing cannot see: a target inside a reused path that has its own older redirect. It stops
+    at the first target that answers or has no redirect, and gives up on a cycle.
+    """
+    seen, target = {path}, _rewrite(path)
+    for _ in range(MAX_HOPS):
+        if target is None or target in seen:
+            return None
+        further = _rewrite(target)
+        if further is None or _answers_at(target):
+            return target
+        seen.add(target)
+        target = further
     return None
+
+
+def _rewrite(path: str) -> str | None:
+    """``path`` under the longest recorded old path it is or lies below, in one query; None if none."""
+    from .models import PathRedirect
+
+    row = (
+        PathRedirect.objects.filter(old_path__in=ancestors(path))
+        .order_by(Length("old_path").desc())
+        .values_list("old_path", "new_path")
+        .first()
+    )
+    if row is None:
+        return None
+    target = row[1] + path[len(row[0]) :]
+    return target if target != path and is_well_formed(target) else None
+
+
+def _answers_at(path: str) -> bool:
+    """Does a section or a published page answer at ``path``? Only asked of a redirect's target."""
+    if sections_at([path]):
+        return True
+    return any(kind.objects.published().filter(**page_lookup(path)).exists() for kind in _page_kinds())
 
 
 def sections_at(candidates: Iterable[str]) -> set[str]:
@@ -198,15 +254,46 @@ def pages_at(candidates: Iterable[str]) -> set[str]:
 # --- Moving --------------------------------------------------------------------------------------
 
 
+def _below(field: str, path: str) -> Q:
+    """Rows whose ``field`` lies strictly below ``path``.
+
+    The comparison on the prefix keeps the match case-sensitive where LIKE is not (SQLite).
+    """
+    prefix = path + SEPARATOR
+    return Q(**{f"{field}__startswith": prefix}) & Q(Exact(Left(field, len(prefix)), prefix))
+
+
+def _rerooted(field: str, old: str, new: str) -> Concat:
+    """``field`` with its leading ``old`` replaced by ``new``, as an expression for one bulk UPDATE."""
+    return Concat(Value(new), Substr(field, len(old) + 1), output_field=CharField())
+
+
 def move_subtree(old: str, new: str) -> int:
     """Re-root every section below ``old`` at ``new`` in one UPDATE, after the section itself moved.
 
-    Pages need nothing: their paths are derived from their section's. The comparison on the
-    prefix keeps the match case-sensitive where LIKE is not (SQLite). Redirects from the old
-    paths would be recorded here, the one place a path changes.
+    Pages need nothing: their paths are derived from their section's. One redirect row from ``old``
+    keeps every old URL of the subtree working.
     """
     from .models import Section
 
-    prefix = old + SEPARATOR
-    below = Section.objects.filter(path__startswith=prefix).filter(Exact(Left("path", len(prefix)), prefix))
-    return below.update(path=Concat(Value(new), Substr("path", len(old) + 1), output_field=CharField()))
+    moved = Section.objects.filter(_below("path", old)).update(path=_rerooted("path", old, new))
+    record_move(old, new)
+    return moved
+
+
+def record_move(old: str, new: str) -> None:
+    """Remember that what answered at ``old`` (and below it) answers at ``new`` now.
+
+    Redirects that pointed into ``old`` are re-pointed in one UPDATE, so a lookup rarely needs two rows; one
+    that now points to itself (a move back) is dropped, so the live node answers without a loop. A
+    path moved away from twice keeps only its latest move.
+    """
+    from .models import PathRedirect
+
+    if old == new:
+        return
+    with transaction.atomic(savepoint=False):
+        into_old = PathRedirect.objects.filter(Q(new_path=old) | _below("new_path", old))
+        into_old.update(new_path=_rerooted("new_path", old, new))
+        PathRedirect.objects.filter(Q(old_path=F("new_path")) | Q(old_path=old)).delete()
+        PathRedirect.objects.create(old_path=old, new_path=new)

@@ -6,8 +6,9 @@ import secrets
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, HttpResponseBadRequest
+from django.http import Http404, HttpResponseBadRequest, HttpResponsePermanentRedirect
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -26,13 +27,26 @@ def home(request):
 
 
 def node(request, path):
-    """A URL follows the tree: a section's path, or a section's path and a page's slug."""
+    """A URL follows the tree: a section's path, or a section's path and a page's slug.
+
+    An old path (a renamed or moved page or section) answers 301 to where it lives now, keeping
+    the query string, so links and bookmarks never break.
+    """
     found = paths.find(path)
     if found is None:
         raise Http404("No such page.")
+    if isinstance(found, paths.Moved):
+        return moved(request, found.path)
     if isinstance(found, Section):
         return section_detail(request, found)
     return page_detail(request, found)
+
+
+def moved(request, path):
+    """301, not 302: search engines and bookmarks should take the new URL for good."""
+    url = reverse("treatments:node", kwargs={"path": path})
+    query = request.META.get("QUERY_STRING", "")
+    return HttpResponsePermanentRedirect(f"{url}?{query}" if query else url)
 
 
 def section_detail(request, section):
