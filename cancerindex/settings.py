@@ -46,6 +46,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "taggit",
+    "reversion",
+    "django_prose_editor",
     "django_celery_beat",
     "treatments",
     "publications",

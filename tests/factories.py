@@ -60,3 +60,12 @@ class PageListingFactory(DjangoModelFactory):
     page = factory.SubFactory(TreatmentPageFactory)
     publication = factory.SubFactory(PublicationFactory)
     position = factory.Sequence(int)
+
+
+class FeedbackFactory(DjangoModelFactory):
+    class Meta:
+        model = "treatments.Feedback"
+
+    page = factory.SubFactory(TreatmentPageFactory)
+    visitor = factory.Sequence(lambda n: f"visitor-{n}")
+    useful = True

@@ -1,18 +1,28 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from reversion.admin import VersionAdmin
 
 from publications.admin import PageListingInline, recent_runs_table
-from publications.models import RefreshRun
+from publications.models import PageListing, RefreshRun
 
+from . import workflow  # revisions first: it registers the models with django-reversion
+from .admin_actions import mark_reviewed_action
+from .admin_filters import ReviewDueFilter, StateFilter, schedule_column, schedule_status, schedule_warnings
+from .admin_workflow import PageWorkflowAdminMixin, WebResourceFormSet
+from .forms import RichTextFormField
 from .models import Feedback, PathRedirect, Section, TreatmentPage, WebResource
+
+# What a page owns and takes with it when an editor deletes it: editors need no permission of their
+# own on these (votes and refresh history are not theirs to delete one by one).
+OWNED_BY_PAGE = {model._meta.verbose_name for model in (Feedback, RefreshRun, PageListing, WebResource)}
 
 
 @admin.register(Section)
-class SectionAdmin(admin.ModelAdmin):
+class SectionAdmin(VersionAdmin):
     list_display = ["title", "path", "position"]
     list_editable = ["position"]
     search_fields = ["title", "path"]
@@ -20,20 +30,35 @@ class SectionAdmin(admin.ModelAdmin):
     readonly_fields = ["path"]
     list_select_related = ["parent"]
     ordering = ["path"]
+    formfield_overrides = {models.TextField: {"form_class": RichTextFormField}}
 
 
 class WebResourceInline(admin.TabularInline):
     model = WebResource
-    extra = 1
+    formset = WebResourceFormSet
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fields = ["position", "title", "url", "note"]
 
+    def get_extra(self, request, obj=None, **kwargs):
+        """One blank row; with a draft, one row per draft link as well (they are shown as new rows)."""
+        return 1 + (len(obj.draft["web_resources"]) if obj is not None and obj.draft else 0)
+
 
 @admin.register(TreatmentPage)
-class TreatmentPageAdmin(admin.ModelAdmin):
-    list_display = ["display_title", "section", "published", "content_changed_at", "last_refresh"]
-    list_filter = ["published", "section", "tags"]
-    search_fields = ["title", "other_name", "pubmed_query"]
+class TreatmentPageAdmin(PageWorkflowAdminMixin, VersionAdmin):
+    """Pages go through the editorial workflow (``admin_workflow``): drafts, preview, publish, history."""
+
+    list_display = [
+        "display_title",
+        "section",
+        "state",
+        schedule_column,
+        "content_changed_at",
+        "last_refresh",
+    ]
+    list_filter = [StateFilter, ReviewDueFilter, "section", "tags"]
+    actions = [mark_reviewed_action]
+    search_fields = ["title", "other_name", "label", "tags__name", "pubmed_query"]
     list_select_related = ["section"]
     prepopulated_fields = {"slug": ["title"]}
     readonly_fields = [
@@ -42,15 +67,37 @@ class TreatmentPageAdmin(admin.ModelAdmin):
         "created_at",
         "recent_refreshes",
         "reader_feedback",
+        "first_published_at",
+        "last_published_at",
+        "schedule_status_display",
+        "last_reviewed_at",
+        "last_reviewed_by",
     ]
     fieldsets = [
-        (None, {"fields": ["section", "title", "other_name", "slug", "label", "published", "tags"]}),
+        (None, {"fields": ["section", "title", "other_name", "slug", "label", "tags"]}),
         ("Content", {"fields": ["description"]}),
         ("Latest research", {"fields": ["pubmed_query", "publications_shown", "recent_refreshes"]}),
-        ("History", {"fields": ["created_at", "content_changed_at", "list_refreshed_at", "reader_feedback"]}),
+        ("Schedule", {"fields": ["publish_at", "unpublish_at", "schedule_status_display"]}),
+        ("Review", {"fields": ["last_reviewed_at", "last_reviewed_by", "next_review_due"]}),
+        (
+            "History",
+            {
+                "fields": [
+                    "created_at",
+                    "first_published_at",
+                    "last_published_at",
+                    "content_changed_at",
+                    "list_refreshed_at",
+                    "reader_feedback",
+                ]
+            },
+        ),
     ]
     inlines = [WebResourceInline, PageListingInline]
-    formfield_overrides = {models.CharField: {"widget": forms.TextInput(attrs={"size": 80})}}
+    formfield_overrides = {
+        models.CharField: {"widget": forms.TextInput(attrs={"size": 80})},
+        models.TextField: {"form_class": RichTextFormField},
+    }
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(**RefreshRun.objects.latest_annotations())
@@ -75,10 +122,27 @@ class TreatmentPageAdmin(admin.ModelAdmin):
     def recent_refreshes(self, page):
         return recent_runs_table(page) if page.pk else "Not refreshed yet: save the page first."
 
-    def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
-        if not change or form.has_changed() or any(formset.has_changed() for formset in formsets):
-            form.instance.record_change(reason="content")
+    @admin.display(description="state")
+    def state(self, page):
+        return workflow.State.LABELS[workflow.state(page)]
+
+    @admin.display(description="schedule")
+    def schedule_status_display(self, page):
+        return schedule_status(page) or "Nothing scheduled."
+
+    def changelist_view(self, request, extra_context=None):
+        for warning in schedule_warnings():  # a schedule that did not fire is never silent
+            self.message_user(request, warning, messages.WARNING)
+        return super().changelist_view(request, extra_context)
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        return queryset, may_have_duplicates  # tags__name joins: Django de-duplicates when it must
+
+    def get_deleted_objects(self, objs, request):
+        """A page's votes, refresh history, list and links go with it, whoever may delete pages."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, perms_needed - OWNED_BY_PAGE, protected
 
 
 @admin.register(Feedback)

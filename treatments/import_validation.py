@@ -162,6 +162,11 @@ def _objects(value: Any, here: str) -> list[str]:
     ]
 
 
+def _boolean(value: Any, here: str) -> list[str]:
+    """A true/false key that no model field describes (an instruction to the importer, not content)."""
+    return [] if isinstance(value, bool) else [f"{here}: must be true or false, not {_json_kind(value)}"]
+
+
 def _tags_errors(tags: Any, here: str) -> list[str]:
     """Tags are a list of non-empty names no longer than taggit's Tag.name allows."""
     if not isinstance(tags, list):
@@ -223,6 +228,8 @@ PAGE = Entry(
         Key("published"),
         Key("tags", check=_tags_errors),
         Key("web_resources", check=_resources_errors),
+        # Links not in web_resources are kept unless this is true (or the command gets --replace-links).
+        Key("replace_web_resources", check=_boolean),
     ),
 )
 RESOURCE = Entry(WebResource, (Key("title", required=True), Key("url", required=True), Key("note")))
@@ -315,6 +322,13 @@ def _page_reference_errors(where: str, item: dict, known: _Known) -> list[str]:
     return []
 
 
+def _page_rule_errors(where: str, item: dict) -> list[str]:
+    """Rules across keys: replacing the links only means something with a list to replace them with."""
+    if item.get("replace_web_resources") is True and "web_resources" not in item:
+        return [f"{where}.replace_web_resources: needs web_resources (the links to replace them with)"]
+    return []
+
+
 def validate(data: Any) -> list[str]:
     """Every problem in the file, each prefixed with where it is; an empty list means it can be applied."""
     if not isinstance(data, dict):
@@ -327,5 +341,6 @@ def validate(data: Any) -> list[str]:
     for where, item in sections:
         errors += SECTION.errors(item, where) + _section_reference_errors(where, item, known)
     for where, item in pages:
-        errors += PAGE.errors(item, where) + _page_reference_errors(where, item, known)
+        errors += PAGE.errors(item, where) + _page_rule_errors(where, item)
+        errors += _page_reference_errors(where, item, known)
     return errors

@@ -1,7 +1,9 @@
 """The section tree, treatment pages, their web resources and readers' feedback."""
 
 import html
+from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
@@ -111,6 +113,39 @@ class TreatmentPageQuerySet(models.QuerySet):
         """What the public page view needs, joined, so the page renders in a fixed number of queries."""
         return self.published().select_related("section").prefetch_related("web_resources")
 
+    # --- Scheduled publishing and review dates (``treatments.scheduling``, ``treatments.review``) ---
+
+    def scheduled(self):
+        """Pages waiting for a scheduled publish or unpublish."""
+        return self.filter(Q(publish_at__isnull=False) | Q(unpublish_at__isnull=False))
+
+    def schedule_due(self, now=None):
+        """Pages whose publish or unpublish time has come: what the schedule acts on."""
+        return self.filter(self._due_by(now or timezone.now()))
+
+    def schedule_overdue(self, now=None, grace=timedelta(minutes=5)):
+        """Schedules the minutely run should have carried out by now: beat is down, or the run failed.
+
+        Computed from the times alone, so it shows even when beat never ran at all.
+        """
+        return self.filter(self._due_by((now or timezone.now()) - grace))
+
+    def schedule_failed(self):
+        return self.exclude(schedule_error="")
+
+    def schedule_problems(self, now=None, grace=timedelta(minutes=5)):
+        """Overdue or failed schedules: what editors must be told about."""
+        return self.filter(self._due_by((now or timezone.now()) - grace) | ~Q(schedule_error=""))
+
+    @staticmethod
+    def _due_by(moment):
+        return Q(publish_at__lte=moment) | Q(unpublish_at__lte=moment)
+
+    def review_due(self, on=None):
+        """Pages whose text is due for review on ``on`` (today): never reviewed, or past their date."""
+        on = on or timezone.localdate()
+        return self.filter(Q(last_reviewed_at__isnull=True) | Q(next_review_due__lte=on))
+
 
 class TreatmentPage(models.Model):
     section = models.ForeignKey(Section, related_name="pages", on_delete=models.PROTECT)
@@ -137,7 +172,35 @@ class TreatmentPage(models.Model):
     publications_shown = models.PositiveSmallIntegerField(
         default=30, validators=[MinValueValidator(1), MaxValueValidator(200)]
     )
-    published = models.BooleanField(default=False, help_text="Drafts are not shown to readers.")
+    published = models.BooleanField(
+        default=False, editable=False, help_text="Live: readers see it. Set by Publish and Unpublish."
+    )
+    # The editors' unpublished changes to a live page (``treatments.workflow``): readers keep seeing
+    # the columns above until someone publishes. None when there are none.
+    draft = models.JSONField(null=True, blank=True, editable=False)
+    first_published_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_published_at = models.DateTimeField(null=True, blank=True, editable=False)
+    publish_at = models.DateTimeField(
+        "publish at", null=True, blank=True, help_text="Publish the saved draft at this time (Celery beat)."
+    )
+    unpublish_at = models.DateTimeField(
+        "unpublish at", null=True, blank=True, help_text="Take the page off the site at this time."
+    )
+    schedule_error = models.TextField(
+        blank=True, editable=False, help_text="Why the last scheduled publish or unpublish failed."
+    )
+    last_reviewed_at = models.DateField(null=True, blank=True, editable=False)
+    last_reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        on_delete=models.SET_NULL,
+    )
+    next_review_due = models.DateField(
+        null=True, blank=True, help_text="When the text should be checked again; a year after each review."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     content_changed_at = models.DateTimeField(default=timezone.now, editable=False)
     list_refreshed_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -156,6 +219,8 @@ class TreatmentPage(models.Model):
     def save(self, *args, **kwargs):
         """Save; a new slug or section records the old path, so its old URL keeps answering."""
         self.description = clean_rich_text(self.description)
+        if self.published and self.first_published_at is None:  # live by import or the API, not Publish
+            self.first_published_at = self.last_published_at = timezone.now()
         with transaction.atomic():
             old_path = self._stored_path(kwargs.get("update_fields"))
             super().save(*args, **kwargs)
@@ -271,3 +336,33 @@ class Feedback(models.Model):
 
     def __str__(self):
         return f"{self.page}: {'yes' if self.useful else 'no'} on {self.day}"
+
+
+class PageRevision(models.Model):
+    """One page as editors saw it after a revision (django-reversion's), and what changed, in words.
+
+    django-reversion keeps who and when and the serialized rows (so a deleted page can be
+    recovered); this keeps the page's content in the shape editors compare and restore: the
+    text fields, tags and web resources of the working copy, whether it was live, and the
+    publications editors had pinned or hidden. Written by ``treatments.revisions`` for every
+    revision that touches a page, whoever made it.
+    """
+
+    revision = models.ForeignKey(
+        "reversion.Revision", related_name="page_revisions", on_delete=models.CASCADE
+    )
+    page_pk = models.PositiveIntegerField(db_index=True, help_text="Kept when the page is deleted.")
+    content = models.JSONField()
+    live = models.BooleanField()
+    has_draft = models.BooleanField()
+    curation = models.JSONField(default=list, blank=True)
+    changes = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-revision__date_created", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["revision", "page_pk"], name="pagerevision_one_per_page"),
+        ]
+
+    def __str__(self):
+        return f"Page {self.page_pk} at {self.revision.date_created:%Y-%m-%d %H:%M}"

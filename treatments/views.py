@@ -60,13 +60,19 @@ def section_detail(request, section):
 
 
 def page_detail(request, page):
+    return render_page(request, page, web_resources=page.web_resources.all())
+
+
+def render_page(request, page, *, web_resources, extra=None):
+    """The treatment page template for a live page or, from ``treatments.previews``, a draft."""
     as_of = timezone.localdate(page.list_refreshed_at) if page.list_refreshed_at else timezone.localdate()
     context = {
         "page": page,
         "ancestors": Section.objects.ancestors_of(page.section.path),
-        "web_resources": page.web_resources.all(),
+        "web_resources": web_resources,
         "listings": PageListing.objects.for_page(page),
         "as_of": as_of,
+        **(extra or {}),
     }
     return render(request, "treatments/page.html", context)
 

@@ -5,7 +5,7 @@ import datetime
 
 import pytest
 
-from publications.admin import PublicationAdmin
+from publications.admin import READABLE_FIELDS, PublicationAdmin
 from publications.models import RECORD_NOT_STORED, RECORD_RENAMES, SITE_ONLY_FIELDS, Publication
 from publications.pubmed.records import AbstractSection, Author, PubmedRecord
 
@@ -71,9 +71,25 @@ def test_a_refetch_rewrites_everything_pubmed_supplies_and_nothing_editors_set()
 
 @pytest.mark.django_db
 def test_the_admin_shows_every_source_field_read_only(admin_client):
-    publication = Publication.from_record(record())
+    publication = Publication.from_record(record(retraction_notices=["Notice 1"], is_retracted=True))
     publication.save()
+    shown = {name for _, options in PublicationAdmin.fieldsets for name in options["fields"]}
+    for name in Publication.source_fields():
+        assert READABLE_FIELDS.get(name, name) in shown, name
+    assert shown <= set(PublicationAdmin.readonly_fields)
     response = admin_client.get(f"/admin/publications/publication/{publication.pk}/change/")
     assert response.status_code == 200
-    assert set(Publication.source_fields()) <= set(PublicationAdmin.readonly_fields)
-    assert "IL-2 Group" in response.text and "PMC6391543" in response.text
+    for seen in [
+        "IL-2 Group",
+        "PMC6391543",
+        "BACKGROUND",
+        "Journal Article",
+        "2019-06-03",
+        "Notice 1",
+        "eng",
+    ]:
+        assert seen in response.text, seen
+    assert "CD8<sup>+</sup> T cells" in response.text
+    for json_mark in ['[{"', '{"', "[{&quot;", "{&quot;", "[&quot;"]:
+        assert json_mark not in response.text, json_mark
+    assert 'name="_save"' not in response.text

@@ -154,14 +154,8 @@ def test_second_run_changes_nothing(tmp_path, data, changes):
     assert writes == []
 
 
-@pytest.mark.django_db
-def test_new_resource_list_reorders_updates_and_removes(data, changes):
-    importer.apply(data)
-    page = get_page(IL2)
-    ids = {r.url: r.pk for r in page.web_resources.all()}
-    stamped = page.content_changed_at
-    changes.clear()
-
+def new_resource_list(data):
+    """The Interleukin 2 links reordered, one note changed, one link added and Wikipedia left out."""
     nci, cruk, _wikipedia = data["pages"][0]["web_resources"]
     cruk["note"] = "Cancer Research UK"
     data["pages"][0]["web_resources"] = [
@@ -169,6 +163,18 @@ def test_new_resource_list_reorders_updates_and_removes(data, changes):
         {"title": "MedlinePlus", "url": "https://medlineplus.gov/"},
         nci,
     ]
+    return data
+
+
+@pytest.mark.django_db
+def test_new_resource_list_reorders_updates_and_removes_when_the_page_says_replace(data, changes):
+    importer.apply(data)
+    page = get_page(IL2)
+    ids = {r.url: r.pk for r in page.web_resources.all()}
+    stamped = page.content_changed_at
+    changes.clear()
+
+    new_resource_list(data)["pages"][0]["replace_web_resources"] = True
     summary = importer.apply(data)
 
     page.refresh_from_db()
@@ -177,11 +183,61 @@ def test_new_resource_list_reorders_updates_and_removes(data, changes):
         ("MedlinePlus", "", 1),
         ("NCI", "", 2),
     ]
-    assert page.web_resources.get(url=nci["url"]).pk == ids[nci["url"]]  # kept links keep their rows
+    nci_url = "https://www.cancer.gov/about-cancer/treatment/drugs/aldesleukin"
+    assert page.web_resources.get(url=nci_url).pk == ids[nci_url]  # kept links keep their rows
     assert not WebResource.objects.filter(url="https://en.wikipedia.org/wiki/Interleukin_2").exists()
     assert (summary.pages_updated, summary.pages_unchanged) == (1, 1)
     assert changes == [(IL2, "content")]  # the other page did not change, so it is not announced
     assert page.content_changed_at > stamped
+
+
+@pytest.mark.django_db
+def test_links_not_in_the_file_are_kept_after_the_files_links(data, changes):
+    importer.apply(data)
+    page = get_page(IL2)
+    wikipedia = page.web_resources.get(title="Wikipedia")
+    changes.clear()
+
+    summary = importer.apply(new_resource_list(data))
+
+    assert [(r.title, r.note, r.position) for r in page.web_resources.all()] == [
+        ("CRUK", "Cancer Research UK", 0),
+        ("MedlinePlus", "", 1),
+        ("NCI", "", 2),
+        ("Wikipedia", "", 3),  # not in the file: kept, same row, after the file's links
+    ]
+    assert page.web_resources.get(title="Wikipedia").pk == wikipedia.pk
+    assert summary.pages_updated == 1 and changes == [(IL2, "content")]
+    assert not importer.apply(data).changed  # stable: the kept link stays where it was put
+
+
+@pytest.mark.django_db
+def test_a_link_an_editor_added_survives_an_import_unless_links_are_replaced(tmp_path, data):
+    importer.apply(data)
+    page = get_page(IL2)
+    page.web_resources.create(title="Editor's link", url="https://example.org/il2")
+    path = write(tmp_path, data)
+
+    run_command(path)
+    assert page.web_resources.filter(url="https://example.org/il2").exists()
+    assert page.web_resources.last().title == "Editor's link"  # moved after the file's links
+
+    run_command(path, "--replace-links")
+    assert not page.web_resources.filter(url="https://example.org/il2").exists()
+    assert page.web_resources.count() == 3
+
+
+@pytest.mark.django_db
+def test_an_empty_list_removes_links_only_when_replacing(data):
+    importer.apply(data)
+    data["pages"][0]["web_resources"] = []
+
+    assert not importer.apply(data).changed
+    assert get_page(IL2).web_resources.count() == 3
+
+    data["pages"][0]["replace_web_resources"] = True
+    assert importer.apply(data).pages_updated == 1
+    assert not get_page(IL2).web_resources.exists()
 
 
 @pytest.mark.django_db
@@ -354,7 +410,10 @@ def test_missing_file_is_a_clear_error(tmp_path):
 
 @pytest.mark.django_db
 def test_check_option_validates_without_writing(tmp_path, data):
-    assert "valid" in run_command(write(tmp_path, data), "--check")
+    output = run_command(write(tmp_path, data), "--check")
+    assert "valid; checked only, nothing was written" in output
+    assert f"page {IL2}: created (published, 2 tags, 3 web resources)" in output
+    assert "If imported: sections: 2 created, 0 updated, 0 unchanged; pages: 2 created" in output
     assert not Section.objects.exists()
     with pytest.raises(CommandError):
         run_command(write(tmp_path, INVALID, "bad.json"), "--check")

@@ -14,6 +14,8 @@ def test_the_importer_copies_the_plain_fields_the_spec_declares():
     ]  # fmt: skip
     assert spec.SECTION_FIELDS == ["title", "position", "intro"]
     assert [key.name for key in spec.RESOURCE.keys if key.required] == ["title", "url"]
+    # An instruction to the importer, not a stored field: checked by the spec, never copied onto a row.
+    assert "replace_web_resources" in {key.name for key in spec.PAGE.keys}
 
 
 def test_a_spec_that_disagrees_with_its_model_fails_at_once():
@@ -49,6 +51,14 @@ def test_one_spec_drives_unknown_missing_and_value_errors():
         (
             {"pages": [{"section": "t", "slug": "p", "title": "T", "web_resources": [{"url": 1}]}]},
             "pages[0].web_resources[0].url: must be a string, not a number",
+        ),
+        (
+            {"pages": [{"section": "t", "slug": "p", "title": "T", "replace_web_resources": "yes"}]},
+            "pages[0].replace_web_resources: must be true or false, not a string",
+        ),
+        (
+            {"pages": [{"section": "t", "slug": "p", "title": "T", "replace_web_resources": True}]},
+            "pages[0].replace_web_resources: needs web_resources (the links to replace them with)",
         ),
         (
             {"pages": [{"section": "t", "slug": "s" * 101, "title": "T"}]},

@@ -20,7 +20,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         data = missing_only(importer.load(DEMO_PAGES))
         try:
-            summary = importer.apply(data)
+            summary = importer.apply(data, source="the demo content (load_demo)")
         except importer.InvalidImport as exc:
             raise CommandError("The demo file is invalid:\n" + "\n".join(exc.errors)) from exc
         self.stdout.write(f"created: {summary}")

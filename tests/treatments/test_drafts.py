@@ -1,0 +1,184 @@
+"""Editors never publish blind: a live page's changes wait as a draft until someone publishes."""
+
+import datetime
+
+import pytest
+from django.core import signing
+from django.test import Client
+from django.utils import timezone
+
+from tests.factories import FeedbackFactory, TreatmentPageFactory
+from tests.treatments.editing import change_url, form_data, live_page, reader_sees
+from treatments import previews, workflow
+from treatments.models import TreatmentPage
+
+pytestmark = pytest.mark.django_db
+
+
+def test_saving_a_live_page_keeps_readers_on_the_published_version(editor_client):
+    page = live_page()
+    response = editor_client.post(
+        change_url(page), form_data(page, description="<p>A careful rewrite.</p>", tags="cytokine, IL-2")
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    page.refresh_from_db()
+    assert page.description == "<p>The published text.</p>" and page.draft is not None
+    assert "The published text." in reader_sees(page) and "careful rewrite" not in reader_sees(page)
+    form = editor_client.get(change_url(page)).content.decode()
+    assert "A careful rewrite." in form and "Published, with unpublished changes" in form
+
+
+def test_links_edited_in_a_draft_wait_too_and_publish_in_their_new_order(editor_client):
+    page = live_page()
+    data = form_data(page)
+    data |= {"web_resources-TOTAL_FORMS": 2, "web_resources-1-title": "Macmillan"}
+    data |= {"web_resources-1-url": "https://www.macmillan.org.uk/il2", "web_resources-1-position": "0"}
+    data["web_resources-0-position"] = "1"
+    editor_client.post(change_url(page), data)
+    assert [r.title for r in page.web_resources.all()] == ["NCI"]
+    assert [r["title"] for r in TreatmentPage.objects.get(pk=page.pk).draft["web_resources"]] == [
+        "Macmillan",
+        "NCI",
+    ]
+    page.refresh_from_db()
+    editor_client.post(change_url(page), form_data(page, button="_publish"))
+    assert [r.title for r in page.web_resources.all()] == ["Macmillan", "NCI"]
+    assert "Macmillan" in reader_sees(page)
+
+
+def test_publish_makes_the_draft_live_and_clears_it(editor_client):
+    page = live_page()
+    editor_client.post(change_url(page), form_data(page, description="<p>Version two.</p>"))
+    page.refresh_from_db()
+    response = editor_client.post(change_url(page), form_data(page, button="_publish"))
+    assert response.status_code == 302
+    page.refresh_from_db()
+    assert (page.description, page.draft, page.published) == ("<p>Version two.</p>", None, True)
+    assert "Version two." in reader_sees(page)
+    assert page.last_published_at is not None
+
+
+def test_preview_shows_the_draft_with_the_public_template_to_editors_only(editor_client):
+    page = live_page()
+    response = editor_client.post(
+        change_url(page), form_data(page, button="_preview", description="<p>Draft words.</p>")
+    )
+    assert response["Location"] == change_url(page, "preview")
+    preview = editor_client.get(change_url(page, "preview"))
+    html = preview.content.decode()
+    assert "Draft words." in html and "The published text." not in html
+    assert "Preview" in html and 'class="preview-banner"' in html
+    assert "Web Resources" in html and 'name="robots" content="noindex' in html
+    assert Client().get(change_url(page, "preview")).status_code == 302  # to the login page
+
+
+def test_a_new_page_starts_as_a_draft_readers_cannot_see_but_editors_can_view(editor_client, editor):
+    section = TreatmentPageFactory().section
+    data = {
+        "section": section.pk, "slug": "new-drug", "title": "New drug", "description": "<p>Text.</p>",
+        "publications_shown": 30, "web_resources-TOTAL_FORMS": 0, "web_resources-INITIAL_FORMS": 0,
+        "listings-TOTAL_FORMS": 0, "listings-INITIAL_FORMS": 0, "_save_draft": "1",
+    }  # fmt: skip
+    response = editor_client.post("/admin/treatments/treatmentpage/add/", data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    page = TreatmentPage.objects.get(slug="new-drug")
+    assert not page.published and page.description == "<p>Text.</p>"
+    assert Client().get(page.get_absolute_url()).status_code == 404
+    form = editor_client.get(change_url(page)).content.decode()
+    assert change_url(page, "preview") in form  # "View on site" opens the preview, never a 404
+    assert editor_client.get(change_url(page, "preview")).status_code == 200
+    assert "State: <strong>Draft</strong>" in form
+
+
+def test_an_empty_description_cannot_be_published(editor_client):
+    page = live_page()
+    response = editor_client.post(
+        change_url(page), form_data(page, button="_publish", description="<p> </p>")
+    )
+    assert response.status_code == 200
+    assert "needs a description" in response.content.decode()
+    page.refresh_from_db()
+    assert page.description == "<p>The published text.</p>"
+
+
+def test_unpublish_takes_the_page_off_the_site_and_keeps_its_content(editor_client):
+    page = live_page()
+    editor_client.post(change_url(page), form_data(page, button="_unpublish"))
+    page.refresh_from_db()
+    assert not page.published and page.description == "<p>The published text.</p>"
+    assert Client().get(page.get_absolute_url()).status_code == 404
+
+
+def test_the_change_list_shows_and_filters_each_pages_state(editor_client):
+    live_page(title="Live one")
+    changed = live_page(title="Changed one")
+    workflow.save_draft(changed, {**workflow.content_of(changed), "description": "<p>New.</p>"})
+    TreatmentPageFactory(title="Draft one", published=False)
+    TreatmentPageFactory(
+        title="Scheduled one", published=False, publish_at=timezone.now() + datetime.timedelta(days=1)
+    )
+    html = editor_client.get("/admin/treatments/treatmentpage/").content.decode()
+    for state in ["Published", "Published, with unpublished changes", "Draft", "Scheduled"]:
+        assert f'<td class="field-state">{state}</td>' in html
+    assert (
+        editor_client.get("/admin/treatments/treatmentpage/?q=cytokine").content.decode().count("field-state")
+        == 2
+    )
+
+
+def test_a_shared_preview_link_lets_a_reviewer_read_the_draft_without_an_account(editor_client):
+    page = live_page()
+    workflow.save_draft(page, {**workflow.content_of(page), "description": "<p>For review.</p>"})
+    response = editor_client.post(change_url(page, "share"), follow=True)
+    link = previews.share_url(page)
+    assert link in response.content.decode()
+    shared = Client().get(link)
+    assert shared.status_code == 200 and "For review." in shared.content.decode()
+    assert "no-store" in shared["Cache-Control"] or "max-age=0" in shared["Cache-Control"]
+    assert shared["X-Robots-Tag"].startswith("noindex")
+    assert Client().post(link).status_code in (200, 405)  # read only: nothing to post to
+    assert Client().get(link[:-3] + "xx/").status_code == 404
+
+
+def test_a_shared_preview_link_expires(settings):
+    page = live_page()
+    token = signing.dumps({"page": page.pk}, salt="treatments.preview", compress=True)
+    link = f"/preview/{token}/"
+    assert Client().get(link).status_code == 200
+    with pytest.MonkeyPatch.context() as patch:
+        later = timezone.now().timestamp() + (previews.SHARE_DAYS + 1) * 24 * 3600
+        patch.setattr("time.time", lambda: later)
+        assert Client().get(link).status_code == 404
+
+
+def test_editors_find_pages_by_other_name_label_and_tag(editor_client):
+    page = live_page(title="Interleukin 2", other_name="Aldesleukin", label="IL2")
+    page.tags.add("Proleukin")
+    TreatmentPageFactory(title="Something else")
+    for term in ["Aldesleukin", "IL2", "Proleukin"]:
+        html = editor_client.get(f"/admin/treatments/treatmentpage/?q={term}").content.decode()
+        assert "Interleukin 2" in html and "Something else" not in html, term
+
+
+def test_editors_delete_a_page_with_its_votes_and_can_recover_it(editor_client):
+    page = live_page()
+    FeedbackFactory(page=page)
+    page.refresh_runs.create(status="ok")
+    confirm = editor_client.get(change_url(page, "delete"))
+    assert confirm.status_code == 200 and "Yes, I’m sure" in confirm.content.decode()
+    response = editor_client.post(change_url(page, "delete"), {"post": "yes"})
+    assert response.status_code == 302
+    assert not TreatmentPage.objects.filter(pk=page.pk).exists()
+    recover = editor_client.get("/admin/treatments/treatmentpage/recover/").content.decode()
+    assert page.title in recover
+
+
+def test_mark_as_reviewed_on_the_form_dates_the_review_for_readers(editor_client, editor):
+    page = live_page()
+    response = editor_client.post(change_url(page, "reviewed"))
+    assert response.status_code == 302
+    page.refresh_from_db()
+    assert page.last_reviewed_by == editor and page.last_reviewed_at == timezone.localdate()
+    assert page.next_review_due == timezone.localdate() + datetime.timedelta(days=365)
+    assert f">{timezone.localdate():%d %B, %Y}</time>" in reader_sees(page).split("Page last reviewed:")[1]
+    assert editor_client.get(change_url(page, "reviewed")).status_code == 405

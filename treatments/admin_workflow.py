@@ -1,0 +1,267 @@
+"""The page admin's editorial workflow: Save draft, Preview, Publish, history with Compare and Restore.
+
+A mixin for ``TreatmentPageAdmin``: it changes how the change form saves (through
+``treatments.workflow``, so a live page's content waits as a draft) and adds the preview, share,
+compare and restore views. Templates are under ``templates/admin/treatments/treatmentpage/``.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.forms.models import BaseInlineFormSet
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.decorators import method_decorator
+from django.views.decorators.http import require_POST
+from taggit.models import Tag
+from taggit.utils import edit_string_for_tags
+
+from . import diff, previews, review, revisions, workflow
+from .models import PageRevision, TreatmentPage, WebResource
+
+ACTIONS = {"_save_draft": "draft", "_preview": "preview", "_publish": "publish", "_unpublish": "unpublish"}
+
+
+class PageForm(forms.ModelForm):
+    """Shows the draft when there is one; refuses to publish what cannot be published."""
+
+    publishing = False  # set per request by the admin
+
+    class Meta:
+        model = TreatmentPage
+        fields = [
+            *["section", "slug", "title", "other_name", "label", "tags", "description", "pubmed_query"],
+            *["publications_shown", "publish_at", "unpublish_at", "next_review_due"],
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        draft = self.instance.draft if self.instance.pk else None
+        if draft and not self.is_bound:
+            self.initial.update(
+                {name: draft[name] for name in workflow.CONTENT_FIELDS if name in self.fields}
+            )
+            if "tags" in self.fields:
+                self.initial["tags"] = edit_string_for_tags([Tag(name=name) for name in draft["tags"]])
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.publishing:
+            content = {name: cleaned.get(name, "") for name in workflow.CONTENT_FIELDS}
+            try:
+                workflow.check_publishable(content)
+            except workflow.NotPublishable as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return cleaned
+
+
+class WebResourceFormSet(BaseInlineFormSet):
+    """The links of the working copy: the draft's when there is one (as new rows), else the stored ones."""
+
+    def __init__(self, *args, instance=None, **kwargs):
+        draft = instance.draft if instance is not None and instance.pk else None
+        if draft is not None:
+            kwargs["queryset"] = WebResource.objects.none()
+            kwargs["initial"] = [{**item, "position": i} for i, item in enumerate(draft["web_resources"])]
+        super().__init__(*args, instance=instance, **kwargs)
+
+    def resources(self) -> list[dict]:
+        """The links as the editor left them, in position order (unchanged draft rows come from initial)."""
+        items = []
+        for index, form in enumerate(self.forms):
+            data = getattr(form, "cleaned_data", None) or form.initial
+            if not data or data.get("DELETE") or not data.get("url"):
+                continue
+            item = {name: data.get(name) or "" for name in workflow.RESOURCE_FIELDS}
+            items.append((data.get("position") or 0, index, item))
+        return [item for *_, item in sorted(items, key=lambda entry: entry[:2])]
+
+
+class PageWorkflowAdminMixin:
+    form = PageForm
+    change_form_template = "admin/treatments/treatmentpage/change_form.html"
+    object_history_template = "admin/treatments/treatmentpage/history.html"
+
+    # --- Saving through the workflow ------------------------------------------------------------
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.publishing = "_publish" in request.POST
+        return form
+
+    def save_model(self, request, obj, form, change):
+        """Settings are saved now; a live page's content is put back and waits in the draft."""
+        if change and obj.published:
+            stored = TreatmentPage.objects.get(pk=obj.pk)
+            for name in workflow.CONTENT_FIELDS:
+                setattr(obj, name, getattr(stored, name))
+        obj.save()
+
+    def save_related(self, request, form, formsets, change):
+        page = form.instance
+        links = next(f for f in formsets if isinstance(f, WebResourceFormSet))
+        curated = False
+        for formset in formsets:  # the publication list: pin and hide apply at once, like settings
+            if formset is not links:
+                self.save_formset(request, form, formset, change)
+                curated = curated or formset.has_changed()
+        if curated and page.published:
+            page.record_change(reason="content")
+        links.new_objects, links.changed_objects, links.deleted_objects = [], [], []  # not saved as rows
+        content = {name: form.cleaned_data.get(name, "") for name in workflow.CONTENT_FIELDS}
+        content |= {"tags": form.cleaned_data.get("tags") or [], "web_resources": links.resources()}
+        workflow.save_draft(page, content)
+        action = self._action(request)
+        if action == "publish":
+            workflow.publish(page)
+        elif action == "unpublish":
+            workflow.unpublish(page)
+
+    def _action(self, request) -> str:
+        return next((action for name, action in ACTIONS.items() if name in request.POST), "draft")
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return self._after_save(request, obj)
+
+    def response_change(self, request, obj):
+        return self._after_save(request, obj)
+
+    def _after_save(self, request, page):
+        action = self._action(request)
+        page.refresh_from_db()
+        if action == "preview":
+            return HttpResponseRedirect(self._url("preview", page.pk))
+        if action == "publish":
+            messages.success(request, f"Published: readers see “{page}” now.")
+        elif action == "unpublish":
+            messages.success(request, f"Unpublished: readers no longer see “{page}”.")
+        elif page.published and page.draft is not None:
+            messages.success(
+                request, "Draft saved. Readers still see the published version until you publish."
+            )
+        else:
+            messages.success(request, "Draft saved.")
+        return HttpResponseRedirect(self._url("change", page.pk))
+
+    def get_view_on_site_url(self, obj=None):
+        """Editors never land on a 404: a page readers cannot see yet opens in preview."""
+        if obj is None or obj.pk is None:
+            return None
+        return obj.get_absolute_url() if obj.published else self._url("preview", obj.pk)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and obj.pk:
+            context.update(
+                page_state=workflow.State.LABELS[workflow.state(obj)],
+                preview_url=self._url("preview", obj.pk),
+                share_url=self._url("share", obj.pk),
+                reviewed_url=self._url("reviewed", obj.pk),
+            )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    # --- Views ----------------------------------------------------------------------------------
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        name = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path("<path:object_id>/preview/", view(self.preview_view), name=f"{name}_preview"),
+            path("<path:object_id>/share/", view(self.share_view), name=f"{name}_share"),
+            path("<path:object_id>/compare/", view(self.compare_view), name=f"{name}_compare"),
+            path("<path:object_id>/reviewed/", view(self.reviewed_view), name=f"{name}_reviewed"),
+            path(
+                "<path:object_id>/restore/<int:revision_id>/", view(self.restore_view), name=f"{name}_restore"
+            ),
+            *super().get_urls(),
+        ]
+
+    def _url(self, view: str, object_id) -> str:
+        return reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_{view}", args=[object_id])
+
+    def _page(self, request, object_id, *, change=False) -> TreatmentPage:
+        page = get_object_or_404(TreatmentPage, pk=unquote(object_id))
+        allowed = (
+            self.has_change_permission(request, page)
+            if change
+            else self.has_view_or_change_permission(request, page)
+        )
+        if not allowed:
+            raise PermissionDenied
+        return page
+
+    def preview_view(self, request, object_id):
+        """The draft with the public template, exactly as readers will see it, marked as a preview."""
+        return previews.render_preview(request, self._page(request, object_id))
+
+    @method_decorator(require_POST)
+    def share_view(self, request, object_id):
+        page = self._page(request, object_id, change=True)
+        link = request.build_absolute_uri(previews.share_url(page))
+        messages.success(
+            request,
+            f"Anyone with this link can read the draft for {previews.SHARE_DAYS} days: {link}",
+        )
+        return HttpResponseRedirect(self._url("change", page.pk))
+
+    def history_view(self, request, object_id, extra_context=None):
+        page = self._page(request, object_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "object": page,
+            "title": f"History: {page}",
+            "page_revisions": revisions.history(page.pk)[:200],
+            "compare_url": self._url("compare", page.pk),
+            "can_restore": self.has_change_permission(request, page),
+        }
+        return TemplateResponse(request, self.object_history_template, context)
+
+    def compare_view(self, request, object_id):
+        page = self._page(request, object_id)
+        chosen = PageRevision.objects.filter(page_pk=page.pk, pk__in=request.GET.getlist("revision"))
+        chosen = sorted(chosen.select_related("revision__user"), key=lambda r: r.revision.date_created)
+        if len(chosen) != 2:
+            messages.error(request, "Choose two revisions to compare.")
+            return HttpResponseRedirect(self._url("history", page.pk))
+        old, new = chosen
+        rows = diff.compare(revisions.as_snapshot(old), revisions.as_snapshot(new))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "object": page,
+            "title": f"Compare revisions: {page}",
+            "old": old,
+            "new": new,
+            "rows": rows,
+            "history_url": self._url("history", page.pk),
+            "can_restore": self.has_change_permission(request, page),
+        }
+        return TemplateResponse(request, "admin/treatments/treatmentpage/compare.html", context)
+
+    @method_decorator(require_POST)
+    def restore_view(self, request, object_id, revision_id):
+        page = self._page(request, object_id, change=True)
+        page_revision = PageRevision.objects.filter(page_pk=page.pk, pk=revision_id).first()
+        if page_revision is None:
+            raise Http404("No such revision of this page.")
+        revisions.restore(page, page_revision, user=request.user)
+        where = "as a draft: preview it, then Publish" if page.published else "into the page (not live yet)"
+        messages.success(
+            request, f"Restored the revision of {page_revision.revision.date_created:%Y-%m-%d %H:%M} {where}."
+        )
+        return HttpResponseRedirect(self._url("change", page.pk))
+
+    @method_decorator(require_POST)
+    def reviewed_view(self, request, object_id):
+        """The editor checked the text: "Page last reviewed" moves, the next review is due in a year."""
+        page = self._page(request, object_id, change=True)
+        review.mark_reviewed(page, request.user)
+        messages.success(
+            request, f"Marked as reviewed; the next review is due on {page.next_review_due:%d %B %Y}."
+        )
+        return HttpResponseRedirect(self._url("change", page.pk))

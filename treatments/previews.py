@@ -1,0 +1,57 @@
+"""Previews: a page's draft rendered with the public template, for editors and for a shared link.
+
+Editors see it in the admin (signed in, staff). A shared link carries a signature and expires, so
+a reviewer without an account can read the draft, and nothing else: the link opens one page, read
+only, never indexed or cached.
+"""
+
+from __future__ import annotations
+
+from django.core import signing
+from django.http import Http404
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+
+from . import workflow
+from .models import TreatmentPage
+
+SHARE_DAYS = 7
+_SALT = "treatments.preview"
+
+
+def share_url(page: TreatmentPage) -> str:
+    token = signing.dumps({"page": page.pk}, salt=_SALT, compress=True)
+    return reverse("treatments:shared_preview", kwargs={"token": token})
+
+
+def render_preview(request, page: TreatmentPage, *, shared: bool = False):
+    from .views import render_page  # the reader's page view renders previews too
+
+    shown = workflow.preview(page)
+    response = render_page(
+        request,
+        shown.page,
+        web_resources=shown.web_resources,
+        extra={
+            "preview": True,
+            "shared_preview": shared,
+            "preview_state": workflow.State.LABELS[workflow.state(page)],
+        },
+    )
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+@never_cache
+def shared_preview(request, token: str):
+    """A reviewer's read-only view of a draft; the link expires after SHARE_DAYS."""
+    try:
+        data = signing.loads(token, salt=_SALT, max_age=SHARE_DAYS * 24 * 3600)
+    except signing.SignatureExpired:
+        raise Http404("This preview link has expired; ask an editor for a new one.") from None
+    except signing.BadSignature:
+        raise Http404("No such preview.") from None
+    page = TreatmentPage.objects.select_related("section").filter(pk=data.get("page")).first()
+    if page is None:
+        raise Http404("No such preview.")
+    return render_preview(request, page, shared=True)
