@@ -89,7 +89,9 @@ class PublicationAdmin(admin.ModelAdmin):
     def date_table(self, obj):
         if not obj.dates:
             return self.get_empty_value_display()
-        rows = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", obj.dates.items())
+        # Oldest first: PostgreSQL's jsonb keeps no key order, so the order comes from the dates.
+        in_order = sorted(obj.dates.items(), key=lambda item: (item[1], item[0]))
+        rows = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", in_order)
         return format_html("<table>{}</table>", rows)
 
     @admin.display(description="source XML")
