@@ -1,23 +1,12 @@
 """Editors read a publication in the admin as readers see it, never as raw JSON, and cannot change it."""
 
 import pytest
-from django.contrib.auth.models import Group, User
-from django.test import Client
 from lxml import html as lxml_html
 
 from publications.models import Publication
 from tests.factories import PublicationFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def editor_client():
-    editor = User.objects.create_user("editor", password="a-long-passphrase", is_staff=True)
-    editor.groups.add(Group.objects.get(name="Editors"))
-    client = Client()
-    client.force_login(editor)
-    return client
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """Editors (the "Editors" group) edit content in /admin/; nobody else gets in, and editors get no further."""
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -11,15 +10,6 @@ from tests.factories import PageListingFactory, PublicationFactory, TreatmentPag
 from treatments import workflow
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def editor_client():
-    editor = User.objects.create_user("editor", password="a-long-passphrase", is_staff=True)
-    editor.groups.add(Group.objects.get(name="Editors"))
-    client = Client()
-    client.force_login(editor)
-    return client
 
 
 def test_anonymous_readers_are_sent_to_log_in():

@@ -1,7 +1,6 @@
 """Links never break: a renamed or moved page or section answers 301 at every old URL, in one hop."""
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.test import Client
 
 from tests.factories import TreatmentPageFactory
@@ -167,15 +166,6 @@ def test_a_redirect_costs_one_query_for_the_old_path_and_one_for_its_target(
     biological.save()
     with django_assert_num_queries(4):
         assert client.get("/treatments/biological-therapies/cytokines/").status_code == 301
-
-
-@pytest.fixture
-def editor_client():
-    editor = User.objects.create_user("editor", password="a-long-passphrase", is_staff=True)
-    editor.groups.add(Group.objects.get(name="Editors"))
-    client = Client()
-    client.force_login(editor)
-    return client
 
 
 def test_editors_see_and_delete_redirects_but_do_not_type_them(editor_client, tree):
