@@ -89,6 +89,7 @@ def save_draft(page: TreatmentPage, content: dict) -> None:
     content = normalize(content)
     with reversion.create_revision():
         if not page.published:
+            page.draft = None  # one left by Unpublish: the page itself is the draft now
             _write(page, content)
         else:
             page.draft = None if content == content_of(page) else content

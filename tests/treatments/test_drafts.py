@@ -182,3 +182,15 @@ def test_mark_as_reviewed_on_the_form_dates_the_review_for_readers(editor_client
     assert page.next_review_due == timezone.localdate() + datetime.timedelta(days=365)
     assert f">{timezone.localdate():%d %B, %Y}</time>" in reader_sees(page).split("Page last reviewed:")[1]
     assert editor_client.get(change_url(page, "reviewed")).status_code == 405
+
+
+def test_a_draft_left_by_unpublish_becomes_the_page_itself(editor_client):
+    page = live_page()
+    editor_client.post(change_url(page), form_data(page, description="<p>Pending.</p>", button="_unpublish"))
+    page.refresh_from_db()
+    assert not page.published and workflow.working_content(page)["description"] == "<p>Pending.</p>"
+    editor_client.post(change_url(page), form_data(page, description="<p>Edited offline.</p>"))
+    page.refresh_from_db()
+    assert (page.draft, page.description) == (None, "<p>Edited offline.</p>")
+    editor_client.post(change_url(page), form_data(page, button="_publish"))
+    assert "Edited offline." in reader_sees(page)
