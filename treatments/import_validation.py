@@ -178,6 +178,8 @@ def _tags_errors(tags: Any, here: str) -> list[str]:
             errors.append(f"{here}[{i}]: must be a string, not {_json_kind(tag)}")
         elif not tag.strip():
             errors.append(f"{here}[{i}]: must not be empty")
+        elif "\x00" in tag:  # PostgreSQL cannot store NUL: --check must refuse what the import would
+            errors.append(f"{here}[{i}]: Null characters are not allowed.")
         elif len(tag) > max_length:
             errors.append(f"{here}[{i}]: must be at most {max_length} characters (it has {len(tag)})")
     return errors

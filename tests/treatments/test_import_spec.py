@@ -1,5 +1,7 @@
 """The import file's spec: one declaration per entry kind drives key checks, value checks and the importer."""
 
+import json
+
 import pytest
 from django.core.exceptions import FieldDoesNotExist
 
@@ -41,6 +43,10 @@ def test_one_spec_drives_unknown_missing_and_value_errors():
         ({"sections": [{"path": "t", "title": "T", "intro": "\x00"}]}, "sections[0].intro: Null characters"),
         ({"sections": [{"path": "static", "title": "T"}]}, 'sections[0].path: "static" is reserved'),
         (
+            {"pages": [{"section": "t", "slug": "p", "title": "T", "tags": ["ok", "bad\x00tag"]}]},
+            "pages[0].tags[1]: Null characters are not allowed.",
+        ),
+        (
             {"pages": [{"section": "t", "slug": "p", "title": "T", "tags": "x"}]},
             "pages[0].tags: must be a list, not a string",
         ),
@@ -69,3 +75,36 @@ def test_one_spec_drives_unknown_missing_and_value_errors():
 def test_messages_and_locations(data, error):
     errors = spec.validate(data)
     assert any(e.startswith(error) for e in errors), errors
+
+
+NUL_FREE_PAGE = {
+    "section": "t", "slug": "p", "title": "T", "other_name": "O", "label": "L", "description": "<p>D</p>",
+    "pubmed_query": "q", "tags": ["a"],
+    "web_resources": [{"title": "W", "url": "https://example.org/", "note": "n"}],
+}  # fmt: skip
+
+
+def _with_nul(entry, path):
+    """A copy of ``entry`` with a NUL character inside the string at ``path`` (keys and list indexes)."""
+    copy = json.loads(json.dumps(entry))
+    *parents, last = path
+    target = copy
+    for step in parents:
+        target = target[step]
+    target[last] = target[last][:1] + "\x00" + target[last][1:]
+    return copy
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "path",
+    [
+        *[(key,) for key, value in NUL_FREE_PAGE.items() if isinstance(value, str)],
+        ("tags", 0),
+        *[("web_resources", 0, key) for key in ("title", "url", "note")],
+    ],
+)
+def test_check_refuses_a_nul_character_in_any_string_the_import_would_store(path):
+    data = {"sections": [{"path": "t", "title": "T"}], "pages": [_with_nul(NUL_FREE_PAGE, path)]}
+    assert spec.validate({"sections": data["sections"], "pages": [NUL_FREE_PAGE]}) == []
+    assert spec.validate(data), f"a NUL in pages[0].{path} passed the check"
