@@ -3,8 +3,10 @@ from django.contrib import admin, messages
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from reversion.admin import VersionAdmin
+from taggit.admin import TagAdmin as TaggitTagAdmin
+from taggit.models import Tag
 
 from publications.admin import PageListingInline, recent_runs_table
 from publications.models import PageListing, RefreshRun
@@ -179,3 +181,40 @@ class PathRedirectAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+admin.site.unregister(Tag)
+
+
+@admin.register(Tag)
+class TagAdmin(TaggitTagAdmin):
+    """Tags as editors use them: a name and the pages that carry it.
+
+    taggit's own admin edits tagged items of any content type, which showed editors other models'
+    rows (users, schedules) by name; here they see only treatment pages, read only.
+    """
+
+    inlines = []
+    fields = ["name", "slug", "pages"]
+    readonly_fields = ["pages"]
+
+    @admin.display(description="pages with this tag")
+    def pages(self, tag):
+        pages = TreatmentPage.objects.filter(tags=tag).select_related("section").order_by("title")
+        links = (
+            [
+                format_html(
+                    '<li><a href="{}">{}</a></li>',
+                    reverse("admin:treatments_treatmentpage_change", args=[p.pk]),
+                    p,
+                )
+                for p in pages
+            ]
+            if tag.pk
+            else []
+        )
+        return (
+            format_html("<ul>{}</ul>", format_html_join("", "{}", ((link,) for link in links)))
+            if links
+            else "None"
+        )

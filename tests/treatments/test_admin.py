@@ -1,9 +1,12 @@
 """Editors (the "Editors" group) edit content in /admin/; nobody else gets in, and editors get no further."""
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django_celery_beat.models import PeriodicTask
+from taggit.models import Tag, TaggedItem
 
 from publications.models import PageListing, RefreshRun
 from tests.factories import PageListingFactory, PublicationFactory, TreatmentPageFactory
@@ -36,6 +39,28 @@ def test_editors_edit_pages_and_see_publications(editor_client):
 def test_editors_cannot_touch_users_groups_or_the_schedule(editor_client):
     for url in ["/admin/auth/user/", "/admin/auth/group/", "/admin/django_celery_beat/periodictask/"]:
         assert editor_client.get(url).status_code == 403
+
+
+def test_the_tag_admin_shows_pages_only_never_other_models_rows(editor_client, editor):
+    page = TreatmentPageFactory(title="Interleukin 2")
+    page.tags.add("cytokine")
+    tag = Tag.objects.get(name="cytokine")
+    schedule = PeriodicTask.objects.first()
+    for obj in (editor, schedule):  # what a tagged-item inline used to let anyone point a tag at
+        TaggedItem.objects.create(
+            tag=tag, content_type=ContentType.objects.get_for_model(obj), object_id=obj.pk
+        )
+    html = editor_client.get(f"/admin/taggit/tag/{tag.pk}/change/").content.decode()
+    assert "Interleukin 2" in html
+    assert (
+        schedule.name not in html and "content_type" not in html and "editor" not in html.split("<main")[-1]
+    )
+    response = editor_client.post(
+        f"/admin/taggit/tag/{tag.pk}/change/",
+        {"name": "cytokine", "slug": "cytokine", "taggit-taggeditem-content_type-object_id-TOTAL_FORMS": "1"},
+    )
+    assert response.status_code == 302
+    assert not editor.has_perm("taggit.add_taggeditem") and not editor.has_perm("taggit.view_taggeditem")
 
 
 def test_publications_are_searchable_by_pmid_title_and_author(editor_client):
