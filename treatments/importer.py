@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import reversion
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from . import paths
@@ -46,6 +46,7 @@ __all__ = [
 ]
 
 RICH_TEXT_FIELDS = {"intro", "description"}
+IMPORT_LOCK_KEY = 0x1A2B_0001  # pg_advisory_xact_lock key: imports run one at a time
 
 
 class ImportFileError(Exception):
@@ -390,13 +391,15 @@ def _write_sections(import_plan: ImportPlan) -> tuple[dict[str, Section], list[S
 
 def _write_resources(page: TreatmentPage, resources: ResourcesPlan) -> None:
     """Create, update and remove links as planned; a kept or updated link keeps its row (and id)."""
-    for link in resources.links:
-        if link.resource is None:
-            WebResource.objects.create(page=page, **link.values)
-        elif link.changes:
-            _save_changes(link.resource, link.changes)
     if resources.removed:
         WebResource.objects.filter(pk__in=[resource.pk for resource in resources.removed]).delete()
+    rows = []
+    for link in resources.links:
+        row = link.resource or WebResource(page=page)
+        for name, value in link.values.items():
+            setattr(row, name, value)
+        rows.append(row)
+    WebResource.objects.place(page, rows)  # positions are unique: place() renumbers without a clash
 
 
 def _write_page(item: PagePlan, sections: dict[str, Section]) -> TreatmentPage:
@@ -439,6 +442,18 @@ def _write(import_plan: ImportPlan, source: str | None) -> None:
                 reversion.add_to_revision(obj)
 
 
+def _one_import_at_a_time() -> None:
+    """Make a second import wait for the first's commit, then plan against it.
+
+    Two imports at once would each plan against what the other is about to change, and two new
+    pages could race to be created. On PostgreSQL a transaction-scoped advisory lock serializes
+    them; SQLite already has one writer at a time (its transactions begin IMMEDIATE, see settings).
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [IMPORT_LOCK_KEY])
+
+
 def apply(data: Any, *, replace_links: bool = False, source: str | None = None) -> ImportSummary:
     """Plan and write in one transaction; raise InvalidImport (writing nothing) if the file is invalid.
 
@@ -446,6 +461,7 @@ def apply(data: Any, *, replace_links: bool = False, source: str | None = None) 
     was written, for the caller to report.
     """
     with transaction.atomic():
+        _one_import_at_a_time()
         import_plan = plan(data, replace_links=replace_links, lock=True)
         if import_plan.changed:
             _write(import_plan, source)

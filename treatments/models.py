@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import strip_tags
@@ -277,18 +277,53 @@ class TreatmentPage(models.Model):
         page_changed.send(sender=type(self), page=self, reason=reason)
 
 
+class WebResourceQuerySet(models.QuerySet):
+    # Rows are parked above this while a list is renumbered, so no two ever share a position.
+    PARKING = 1_000_000
+
+    def place(self, page, rows: list["WebResource"]) -> None:
+        """Make ``rows`` (stored or new, fields set) the page's links in this order, positions 0..n-1.
+
+        Positions are unique per page in the database, so a reorder first parks the stored rows out
+        of the way in one UPDATE. Only new, changed or moved rows are written. The writers of a
+        page's links (the workflow, imports) call this; nothing else renumbers. Rows not in
+        ``rows`` are the caller's to delete first.
+        """
+        fields = ("title", "url", "note", "position")
+        current = {values[0]: values[1:] for values in self.filter(page=page).values_list("pk", *fields)}
+        wanted = {row.pk: position for position, row in enumerate(rows) if row.pk is not None}
+        moved = any(current[pk][3] != position for pk, position in wanted.items() if pk in current)
+        if moved:
+            self.filter(page=page).update(position=F("position") + self.PARKING)
+        for position, row in enumerate(rows):
+            row.page, row.position = page, position
+            if moved or row.pk not in current or current[row.pk] != tuple(getattr(row, f) for f in fields):
+                row.save()
+
+
 class WebResource(models.Model):
     page = models.ForeignKey(TreatmentPage, related_name="web_resources", on_delete=models.CASCADE)
     title = models.CharField(max_length=300)
     url = models.URLField("URL", max_length=1000)
     note = models.CharField(max_length=500, blank=True)
-    position = models.PositiveIntegerField(default=0)
+    position = models.PositiveIntegerField(blank=True, help_text="Left empty, a new link goes last.")
+
+    objects = WebResourceQuerySet.as_manager()
 
     class Meta:
         ordering = ["position", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["page", "position"], name="webresource_unique_position"),
+        ]
 
     def __str__(self):
         return self.title
+
+    def save(self, *args, **kwargs):
+        if self.position is None:  # page.web_resources.create(title=..., url=...): after the others
+            last = WebResource.objects.filter(page_id=self.page_id).aggregate(models.Max("position"))
+            self.position = 0 if last["position__max"] is None else last["position__max"] + 1
+        super().save(*args, **kwargs)
 
 
 class PathRedirect(models.Model):

@@ -144,19 +144,14 @@ def _write(page: TreatmentPage, content: dict) -> None:
 def replace_web_resources(page: TreatmentPage, wanted: list[dict]) -> None:
     """Make the page's links exactly ``wanted``, in order; links are matched by URL, so rows survive."""
     existing = {resource.url: resource for resource in page.web_resources.all()}
-    keep = set()
-    for position, item in enumerate(wanted):
+    page.web_resources.exclude(url__in=[item["url"] for item in wanted]).delete()
+    rows = []
+    for item in wanted:
         resource = existing.get(item["url"]) or WebResource(page=page, url=item["url"])
-        changed = resource.pk is None or any(
-            getattr(resource, name) != item.get(name, "") for name in RESOURCE_FIELDS
-        )
         for name in RESOURCE_FIELDS:
             setattr(resource, name, item.get(name, ""))
-        if changed or resource.position != position:
-            resource.position = position
-            resource.save()
-        keep.add(resource.pk)
-    page.web_resources.exclude(pk__in=keep).delete()
+        rows.append(resource)
+    WebResource.objects.place(page, rows)
 
 
 @dataclass
