@@ -1,7 +1,9 @@
 """One refresh of a page at a time, across every worker: a token held in the shared cache (Redis).
 
 Only the holder of the token releases the lock, so a refresh whose lock expired never frees one
-that another refresh has taken since. A worker that dies leaves a lock that expires by itself.
+that another refresh has taken since. A worker that dies leaves a lock that expires by itself;
+before that, the same job redelivered (a Celery task keeps its id) takes its own lock over, since
+the holder that shares its id can only be the dead one.
 """
 
 from __future__ import annotations
@@ -36,11 +38,17 @@ def lock_key(page_id: int) -> str:
 
 
 @contextmanager
-def page_lock(page_id: int) -> Iterator[None]:
-    """Hold the page's refresh lock for the block; raises PageLocked if another refresh holds it."""
-    key, token = lock_key(page_id), secrets.token_hex(16)
+def page_lock(page_id: int, *, owner: str | None = None) -> Iterator[None]:
+    """Hold the page's refresh lock for the block; raises PageLocked if another refresh holds it.
+
+    ``owner`` names the job (the Celery task id): a lock left by the same job, which died, is taken
+    over. Without one, every call is a new owner.
+    """
+    key, token = lock_key(page_id), owner or secrets.token_hex(16)
     try:
         acquired = cache.add(key, token, LOCK_SECONDS)
+        if not acquired and owner is not None and cache.get(key) == owner:
+            acquired = cache.touch(key, LOCK_SECONDS)  # our own job's lock: it was redelivered
     except Exception as exc:  # the cache client's errors vary by backend
         raise LockUnavailable(
             "Could not check whether another refresh of this page is running: the cache is unreachable "

@@ -248,11 +248,15 @@ class RefreshRunQuerySet(models.QuerySet):
         self.filter(page=page).close_interrupted()
         return self.create(page=page, query=page.pubmed_query)
 
-    def close_interrupted(self) -> int:
-        """A run still "running" after its lock expired belongs to a worker that died: say so to editors."""
+    def close_interrupted(self, *, older_than: int = LOCK_SECONDS) -> int:
+        """Runs still "running" after ``older_than`` seconds belong to a worker that died: say so.
+
+        By default that is the lock's lifetime; a refresh that holds the page's lock closes the page's
+        other running runs at once (``older_than=0``), since none of them can still be alive.
+        """
         now = timezone.now()
         return self.filter(
-            status=RefreshRun.Status.RUNNING, started_at__lt=now - datetime.timedelta(seconds=LOCK_SECONDS)
+            status=RefreshRun.Status.RUNNING, started_at__lt=now - datetime.timedelta(seconds=older_than)
         ).update(status=RefreshRun.Status.FAILED, finished_at=now, error=RefreshRun.INTERRUPTED)
 
     def newest_first(self):

@@ -68,12 +68,19 @@ class Download:
     warnings: list[str] = field(default_factory=list)
 
 
-def refresh_page(page: TreatmentPage, *, client: EutilsClient | None = None) -> RefreshRun:
-    """Refresh ``page``'s list; always returns the RefreshRun that says what happened."""
+def refresh_page(
+    page: TreatmentPage, *, client: EutilsClient | None = None, job: str | None = None
+) -> RefreshRun:
+    """Refresh ``page``'s list; always returns the RefreshRun that says what happened.
+
+    ``job`` (the Celery task id) lets a redelivered task take over the lock its dead worker left.
+    """
     run = RefreshRun.objects.start(page)
     steps = Steps(page)
     try:
-        with page_lock(page.pk):
+        with page_lock(page.pk, owner=job):
+            # Holding the lock, any other run of this page still "running" belongs to a dead worker.
+            RefreshRun.objects.filter(page=page).exclude(pk=run.pk).close_interrupted(older_than=0)
             if not page.pubmed_query.strip():
                 raise RefreshFailed("This page has no PubMed query.")
             with _client(client) as eutils:

@@ -9,14 +9,21 @@ from . import refresh
 
 # Stopped well before the page's lock expires (refresh.LOCK_SECONDS), so two never overlap.
 @shared_task(
-    name="publications.refresh_page", ignore_result=True, soft_time_limit=20 * 60, time_limit=25 * 60
+    name="publications.refresh_page",
+    bind=True,
+    ignore_result=True,
+    soft_time_limit=20 * 60,
+    time_limit=25 * 60,
 )
-def refresh_page(page_id: int) -> str:
-    """Refresh one page. Idempotent: running it twice leaves the same list."""
+def refresh_page(self, page_id: int) -> str:
+    """Refresh one page. Idempotent: running it twice leaves the same list.
+
+    The task id names the job, so a redelivered task (its worker died) takes over its own lock.
+    """
     page = TreatmentPage.objects.filter(pk=page_id).first()
     if page is None:
         return "page gone"
-    return refresh.refresh_page(page).status
+    return refresh.refresh_page(page, job=self.request.id).status
 
 
 @shared_task(name="publications.refresh_all_pages", ignore_result=True)

@@ -51,3 +51,14 @@ def test_an_unreachable_cache_refuses_the_lock_in_words_for_editors(settings):
     page = TreatmentPageFactory()
     with pytest.raises(LockUnavailable, match="cache is unreachable"), page_lock(page.pk):
         pytest.fail("locked without a cache")
+
+
+def test_the_same_job_redelivered_takes_over_its_own_lock_and_no_other_job_can():
+    page = TreatmentPageFactory()
+    with page_lock(page.pk, owner="task-1"):
+        with pytest.raises(PageLocked), page_lock(page.pk, owner="task-2"):
+            pytest.fail("another job took the lock")
+        with pytest.raises(PageLocked), page_lock(page.pk):
+            pytest.fail("an anonymous refresh took the lock")
+        with page_lock(page.pk, owner="task-1"):  # its worker died; the same task again
+            assert cache.get(lock_key(page.pk)) == "task-1"

@@ -5,8 +5,9 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from publications.locks import LOCK_SECONDS
+from publications.locks import LOCK_SECONDS, page_lock
 from publications.models import RECHECK_AFTER, Publication, RefreshRun
+from publications.refresh import refresh_page
 from tests.factories import PageListingFactory, PublicationFactory
 from tests.publications.test_refresh import (
     GUT_2017,
@@ -108,18 +109,30 @@ def test_records_pubmed_found_but_did_not_send_are_reported(ncbi):
 
 
 def test_a_run_left_running_by_a_dead_worker_is_closed_on_the_next_refresh(ncbi):
-
+    """Whoever holds the page's lock knows every other "running" run of the page is dead."""
     page = make_page()
-    dead = RefreshRun.objects.create(
-        page=page, started_at=timezone.now() - datetime.timedelta(seconds=LOCK_SECONDS + 60)
-    )
-    current = RefreshRun.objects.create(page=page)  # a refresh still legitimately under way elsewhere
+    dead = RefreshRun.objects.create(page=page, started_at=timezone.now() - datetime.timedelta(seconds=30))
     ncbi.set_search(QUERY, [GUT_2017])
     refreshed(page)
     dead.refresh_from_db()
-    current.refresh_from_db()
     assert (dead.status, dead.error) == ("failed", "Interrupted: the worker stopped mid-refresh.")
-    assert current.status == "running"
+
+
+def test_a_refresh_that_cannot_take_the_lock_leaves_the_running_one_alone(ncbi):
+    page = make_page()
+    live = RefreshRun.objects.create(page=page)  # a refresh under way elsewhere, holding the lock
+    ncbi.set_search(QUERY, [GUT_2017])
+    with page_lock(page.pk):
+        assert refresh_page(page).status == "skipped"
+    live.refresh_from_db()
+    assert live.status == "running"
+    stale = RefreshRun.objects.create(
+        page=page, started_at=timezone.now() - datetime.timedelta(seconds=LOCK_SECONDS + 60)
+    )
+    with page_lock(page.pk):
+        refresh_page(page)
+    stale.refresh_from_db()
+    assert stale.status == "failed"  # older than any lock: closed even when the refresh is skipped
 
 
 def test_a_pinned_entry_that_left_the_search_is_still_rechecked(ncbi):

@@ -75,10 +75,13 @@ _live_workers: set[Worker] = set()
 
 
 class Worker:
-    """One ``celery worker`` subprocess (solo pool) with its log in a file."""
+    """One ``celery worker`` subprocess (solo pool unless asked) with its log in a file."""
 
-    def __init__(self, name: str, queues: list[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self, name: str, queues: list[str], env: dict[str, str], log_path: Path, pool: str = "solo"
+    ) -> None:
         self.name = name
+        self.pool = pool
         self.queues = queues
         self.env = env
         self.log_path = log_path
@@ -88,7 +91,7 @@ class Worker:
     def start(self) -> None:
         celery = Path(sys.executable).with_name("celery")
         command = [
-            str(celery), "-A", "cancerindex", "worker", "--pool=solo", "--concurrency=1",
+            str(celery), "-A", "cancerindex", "worker", f"--pool={self.pool}", "--concurrency=1",
             "-Q", ",".join(self.queues), "-n", f"{self.name}@%h",
             "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "info",
         ]  # fmt: skip
@@ -120,6 +123,11 @@ class Worker:
                 pytest.fail(f"worker {self.name} exited with {self.process.returncode}:\n{self.log()}")
             time.sleep(0.1)
         pytest.fail(f"worker {self.name} was not ready after {READY_TIMEOUT:.0f} s:\n{self.log()}")
+
+    def pool_children(self) -> list[int]:
+        """The prefork pool's child processes (the worker itself is the launcher's exec'd process)."""
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in path.read_text().split()] if path.exists() else []
 
     def kill(self) -> None:
         """SIGKILL: the worker gets no chance to finish, acknowledge or give back its task."""
@@ -229,7 +237,7 @@ def spawn_worker(broker_url: str, fake_eutils: FakeEutils, tmp_path: Path) -> It
     workers: list[Worker] = []
     queues: set[str] = set()
 
-    def spawn(queues_: list[str], *, visibility_timeout: int = 3600) -> Worker:
+    def spawn(queues_: list[str], *, visibility_timeout: int = 3600, pool: str = "solo") -> Worker:
         name = unique("test-worker")
         env = {
             # Celery prefers CELERY_BROKER_URL and the like from the environment to the settings: none here.
@@ -242,7 +250,7 @@ def spawn_worker(broker_url: str, fake_eutils: FakeEutils, tmp_path: Path) -> It
             "CELERY_VISIBILITY_TIMEOUT": str(visibility_timeout),
             "PYTHONUNBUFFERED": "1",
         }
-        worker = Worker(name, queues_, env, tmp_path / f"{name}.log")
+        worker = Worker(name, queues_, env, tmp_path / f"{name}.log", pool=pool)
         workers.append(worker)
         queues.update(q for q in queues_ if q != "celery")
         worker.start()
@@ -378,21 +386,42 @@ def test_the_job_of_a_killed_worker_is_redelivered(spawn_worker, broker_url, fak
 
     delivered_at = unacked_since(broker_url, result.id)
     assert delivered_at is not None, "the killed worker's task is not waiting unacknowledged in Redis"
-    # The killed worker's page lock would expire by itself after refresh.LOCK_SECONDS (30 min), well
-    # before a production redelivery (visibility timeout: 1 h); with this test's short timeout, drop it.
-    client = redis.Redis.from_url(broker_url)
-    for key in client.scan_iter(match=f"*publications:refresh-lock:{page.pk}"):
-        client.delete(key)
-    client.close()
+    # Its page lock is still held; the redelivered task has the same id and takes it over.
     # A worker restores the messages whose visibility timeout is over when it starts polling.
     time.sleep(max(0.0, delivered_at + visibility_timeout + 0.5 - time.time()))
     second = spawn_worker([queue], visibility_timeout=visibility_timeout)
 
-    run = wait_for("the redelivered refresh", lambda: finished_run(page), second)
-    assert run.status == RefreshRun.Status.OK, run.error
+    succeeded_run = page.refresh_runs.filter(status=RefreshRun.Status.OK).first
+    run = wait_for("the redelivered refresh", succeeded_run, second)
     assert listed_pmids(page) == pmids
     wait_for("the worker's log", lambda: re.search(succeeded("publications.refresh_page"), second.log()))
     assert f"Task publications.refresh_page[{result.id}] received" in second.log()
     assert re.search(succeeded("publications.refresh_page", result.id) + "'ok'", second.log())
     assert unacked_since(broker_url, result.id) is None
     assert page.refresh_runs.filter(status=RefreshRun.Status.OK).count() == 1
+    assert page.refresh_runs.get(pk__lt=run.pk).error == RefreshRun.INTERRUPTED  # the killed attempt's
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pool_child_killed_mid_refresh_is_replaced_and_the_page_refreshed(
+    spawn_worker, broker_url, fake_eutils
+):
+    """Celery requeues the task at once; the redelivered task takes over its dead run's lock."""
+    page = TreatmentPageFactory(pubmed_query="interleukin-2[tiab] AND melanoma[tiab]")
+    pmids = fixture_pmids(fake_eutils, 3)
+    fake_eutils.set_search(page.pubmed_query, pmids)
+    fake_eutils.inject("slow", endpoint="efetch", delay=30)  # the first attempt hangs on efetch
+    queue = unique("test-child-killed")
+    worker = spawn_worker([queue], pool="prefork")
+    (child,) = wait_for("the pool child", worker.pool_children, worker)
+
+    send(tasks.refresh_page, [page.pk], queue=queue, broker_url=broker_url)
+    wait_for("the first attempt to ask for the records", lambda: fake_eutils.requests_to("efetch"), worker)
+    os.kill(child, signal.SIGKILL)  # the slow answer was for that attempt only
+
+    succeeded_run = page.refresh_runs.filter(status=RefreshRun.Status.OK).first
+    run = wait_for("the redelivered refresh", succeeded_run, worker, timeout=60)
+    assert listed_pmids(page) == pmids, run.error
+    assert not page.refresh_runs.filter(status=RefreshRun.Status.RUNNING).exists()
+    dead = page.refresh_runs.exclude(pk=run.pk).get()
+    assert (dead.status, dead.error) == ("failed", RefreshRun.INTERRUPTED)
