@@ -160,6 +160,9 @@ NCBI_API_KEY = env.str("NCBI_API_KEY", default="")
 NCBI_EMAIL = env.str("NCBI_EMAIL", default="webmaster@cancerindex.org")
 NCBI_TOOL = env.str("NCBI_TOOL", default="cancerindex")
 NCBI_TIMEOUT = env.float("NCBI_TIMEOUT", default=20.0)
+NCBI_DEADLINE = env.float(
+    "NCBI_DEADLINE", default=120.0
+)  # seconds for one whole request, however it trickles
 NCBI_MAX_RETRIES = env.int("NCBI_MAX_RETRIES", default=4)
 NCBI_BACKOFF_BASE = env.float("NCBI_BACKOFF_BASE", default=1.0)  # seconds; doubles on each retry, with jitter
 

@@ -41,6 +41,7 @@ def make_client() -> EutilsClient:
         api_key=settings.NCBI_API_KEY or None,
         redis_url=settings.REDIS_URL or None,
         timeout=settings.NCBI_TIMEOUT,
+        deadline=settings.NCBI_DEADLINE,
         max_retries=settings.NCBI_MAX_RETRIES,
         backoff_base=settings.NCBI_BACKOFF_BASE,
     )

@@ -70,6 +70,7 @@ class EutilsClient:
         email: str,
         api_key: str | None = None,
         timeout: float = 15.0,
+        deadline: float = 120.0,
         max_retries: int = 4,
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
@@ -87,6 +88,9 @@ class EutilsClient:
         self.email = email
         self.api_key = api_key or None
         self.timeout = timeout
+        # httpx's timeout is per network step: a server that sends a byte now and then never trips
+        # it. ``deadline`` bounds one whole request, whatever the server does.
+        self.deadline = deadline
         self.max_retries = max_retries
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
@@ -195,7 +199,7 @@ class EutilsClient:
         try:
             response = self._http.send(request, stream=True)
             try:
-                return self._read_response(response)
+                return self._read_response(response, time.monotonic() + self.deadline)
             finally:
                 response.close()
         except httpx.TimeoutException as exc:
@@ -207,10 +211,10 @@ class EutilsClient:
         except httpx.HTTPError as exc:
             raise EutilsError(f"Request to NCBI failed: {_describe(exc)}") from exc
 
-    def _read_response(self, response: httpx.Response) -> bytes:
+    def _read_response(self, response: httpx.Response, deadline: float) -> bytes:
         status = response.status_code
         if status == 200:
-            body = self._read_capped(response)
+            body = self._read_capped(response, deadline)
             if _is_html(response, body):
                 raise _Retryable(f"NCBI answered with an HTML page instead of XML: {_html_title(body)}")
             return body
@@ -226,8 +230,9 @@ class EutilsClient:
             f"NCBI refused the {_endpoint(response)} request ({reason}); check the E-utilities settings."
         )
 
-    def _read_capped(self, response: httpx.Response) -> bytes:
-        """The whole body, refusing more than ``max_response_bytes`` (after decompression)."""
+    def _read_capped(self, response: httpx.Response, deadline: float) -> bytes:
+        """The whole body, refusing more than ``max_response_bytes`` (after decompression) or, past
+        ``deadline`` (a monotonic time), any more waiting."""
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self.max_response_bytes:
             raise self._too_large(response)
@@ -237,6 +242,8 @@ class EutilsClient:
             size += len(chunk)
             if size > self.max_response_bytes:
                 raise self._too_large(response)
+            if time.monotonic() > deadline:
+                raise _Retryable(f"still sending after {self.deadline:g}s ({size:,} bytes so far)")
             chunks.append(chunk)
         return b"".join(chunks)
 

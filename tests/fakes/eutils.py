@@ -8,6 +8,7 @@ server misbehave the ways NCBI does with ``inject``.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import re
@@ -25,7 +26,8 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "pubmed"
 URL_PREFIX = "/entrez/eutils/"
 ENDPOINTS = ("esearch", "efetch")
 FAULTS = (
-    "429", "500", "502", "slow", "truncated", "malformed", "bomb", "empty", "400", "400-xml", "html", "reset"
+    "429", "500", "502", "slow", "drip", "truncated", "malformed", "bomb", "empty", "400", "400-xml", "html",
+    "reset",
 )  # fmt: skip
 
 EFETCH_PROLOGUE = (
@@ -76,6 +78,7 @@ class _Reply:
     content_type: str = XML_TYPE
     headers: dict[str, str] = field(default_factory=dict)
     streamed: bool = False  # no Content-Length: the body ends when the connection closes
+    drip: float = 0.0  # seconds between each small piece of the body (a server that trickles bytes)
 
 
 def article_pmid(article_xml: str) -> int:
@@ -221,7 +224,8 @@ class FakeEutils:
 
         Faults: "429", "500", "502", "400" (NCBI's JSON error bodies), "400-xml" (an XML body
         whose <ERROR> text is spread over lines), "slow" (answer after
-        ``delay`` seconds), "truncated", "malformed", "bomb" (billion laughs), "empty",
+        ``delay`` seconds), "drip" (the answer 64 bytes at a time, ``delay`` seconds apart),
+        "truncated", "malformed", "bomb" (billion laughs), "empty",
         "html" (an HTML error page with status 200), "reset" (close without answering).
         """
         if times < 1:
@@ -259,6 +263,8 @@ class FakeEutils:
         if fault.kind == "slow":
             self._stopping.wait(fault.delay)
             return self._normal(request)
+        if fault.kind == "drip":  # each piece in time for a per-read timeout, the whole far too late
+            return dataclasses.replace(self._normal(request), drip=fault.delay)
         if fault.kind == "reset":
             return None
         return self._faulty(fault.kind, request)
@@ -365,7 +371,13 @@ def _handler_for(fake: FakeEutils) -> type[BaseHTTPRequestHandler]:
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(reply.body)
+                if not reply.drip:
+                    self.wfile.write(reply.body)
+                for start in range(0, len(reply.body), 64) if reply.drip else ():
+                    self.wfile.write(reply.body[start : start + 64])
+                    self.wfile.flush()
+                    if fake._stopping.wait(reply.drip):
+                        return
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up first (a "slow" answer after its timeout)
 

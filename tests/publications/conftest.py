@@ -33,6 +33,7 @@ def ncbi(settings, fake_eutils: FakeEutils) -> FakeEutils:
     """
     settings.NCBI_EUTILS_URL = fake_eutils.base_url
     settings.NCBI_TIMEOUT = 0.5
+    settings.NCBI_DEADLINE = 5.0
     settings.NCBI_MAX_RETRIES = 2
     settings.NCBI_BACKOFF_BASE = 0.01
     settings.NCBI_API_KEY = "test-api-key"

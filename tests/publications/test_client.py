@@ -260,6 +260,25 @@ def test_gives_up_when_ncbi_stays_too_slow(fake_eutils, client_for, sleeps):
     assert len(fake_eutils.requests) == 3
 
 
+def test_a_server_that_trickles_bytes_is_stopped_by_the_deadline(fake_eutils, client_for, sleeps):
+    """Each piece comes within the per-read timeout; the whole request still has a deadline."""
+    fake_eutils.inject("drip", endpoint="efetch", delay=0.2, times=2)
+    started = time.monotonic()
+
+    with pytest.raises(EutilsUnavailable) as caught:
+        client_for(timeout=0.5, deadline=1.0, max_retries=1).efetch(fake_eutils.known_pmids[:3])
+
+    assert caught.value.reason.startswith("still sending after 1s")
+    assert time.monotonic() - started < 5  # two attempts of about a second, not minutes
+    assert len(fake_eutils.requests) == 2
+
+
+def test_a_trickle_that_ends_within_the_deadline_is_read_whole(fake_eutils, client_for):
+    fake_eutils.inject("drip", endpoint="efetch", delay=0.01)
+    body = client_for(timeout=0.5, deadline=30.0).efetch(fake_eutils.known_pmids[:1])
+    assert body.rstrip().endswith(b"</PubmedArticleSet>")
+
+
 def test_gives_up_on_persistent_rate_limiting_with_ncbis_reason(fake_eutils, client_for, sleeps):
     fake_eutils.inject("429", times=3)
 

@@ -460,7 +460,7 @@ def test_retracted_publications_carry_a_warning(ncbi, client):
 # 8. Faults: the list stays exactly as it was
 
 
-RETRYABLE = {"429", "500", "502", "slow", "html", "reset"}
+RETRYABLE = {"429", "500", "502", "slow", "drip", "html", "reset"}
 FAULTS = [
     # (endpoint, fault, words the editor reads in the run's error)
     ("esearch", "429", ["esearch", "429", "rate limit", "Try again later"]),
@@ -477,6 +477,7 @@ FAULTS = [
     ("efetch", "429", ["efetch", "429", "rate limit"]),
     ("efetch", "500", ["efetch", "HTTP 500"]),
     ("efetch", "slow", ["efetch", "timed out"]),
+    ("efetch", "drip", ["efetch", "still sending after"]),
     ("efetch", "truncated", ["PubMed", "not well-formed"]),
     ("efetch", "malformed", ["PubMed", "not well-formed"]),
     ("efetch", "bomb", ["PubMed", "entity"]),
@@ -499,7 +500,8 @@ def test_a_failed_refresh_keeps_the_list_exactly_and_says_why(ncbi, client, sett
     # New articles only, so the refresh needs efetch as well as esearch.
     ncbi.set_search(QUERY, OTHERS)
     times = settings.NCBI_MAX_RETRIES + 1 if fault in RETRYABLE else 1
-    ncbi.inject(fault, endpoint=endpoint, times=times, delay=1.0)
+    settings.NCBI_DEADLINE = 1.5  # a trickle (a piece every 0.2 s, within the timeout) is cut off
+    ncbi.inject(fault, endpoint=endpoint, times=times, delay=0.2 if fault == "drip" else 1.0)
     requests_before = len(ncbi.requests)
 
     run = refresh_page(page)
