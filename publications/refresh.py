@@ -19,6 +19,7 @@ from django.db import transaction
 from treatments.models import TreatmentPage
 
 from . import pubmed
+from .limits import record_problems
 from .locks import LockUnavailable, PageLocked, page_lock
 from .models import PageListing, Publication, RefreshRun
 from .pubmed import EutilsClient, EutilsError, PubmedParseError, PubmedRecord, parse_efetch, parse_esearch
@@ -26,6 +27,7 @@ from .pubmed import EutilsClient, EutilsError, PubmedParseError, PubmedRecord, p
 logger = logging.getLogger(__name__)
 
 SEARCH_HEADROOM = 20  # extra results, so hidden entries and deletions do not leave the list short
+MAX_PMID = 2**63 - 1  # what the PMID column (a bigint) holds; a larger "PMID" is left out, not fatal
 
 
 class RefreshFailed(Exception):
@@ -54,6 +56,11 @@ class Plan:
     pmids: list[int]  # the search's results, newest first
     missing: list[int] = field(default_factory=list)  # not stored yet
     rechecked: list[int] = field(default_factory=list)  # stored, but last fetched long ago
+    invalid: list[int] = field(default_factory=list)  # "PMIDs" no database column could hold
+
+    @property
+    def warnings(self) -> list[str]:
+        return [f"PubMed listed {pmid}, which is not a valid PMID; it was left out." for pmid in self.invalid]
 
     @property
     def to_fetch(self) -> list[int]:
@@ -111,7 +118,7 @@ class Steps:
 
     @property
     def warnings(self) -> list[str]:
-        return self.download.warnings if self.download else []
+        return (self.plan.warnings if self.plan else []) + (self.download.warnings if self.download else [])
 
 
 @contextmanager
@@ -143,19 +150,30 @@ def search(eutils: EutilsClient, page: TreatmentPage) -> list[int]:
 
 def plan_fetch(page: TreatmentPage, pmids: list[int]) -> Plan:
     """The records to fetch: those not stored yet, and stored ones due for a fresh look."""
+    invalid = [pmid for pmid in pmids if not 0 < pmid <= MAX_PMID]
+    pmids = [pmid for pmid in pmids if 0 < pmid <= MAX_PMID]
     stored = Publication.objects.stored_pmids(pmids)
     missing = [pmid for pmid in pmids if pmid not in stored]
-    return Plan(pmids=pmids, missing=missing, rechecked=Publication.objects.due_for_recheck(page, pmids))
+    rechecked = Publication.objects.due_for_recheck(page, pmids)
+    return Plan(pmids=pmids, missing=missing, rechecked=rechecked, invalid=invalid)
 
 
 def fetch_records(eutils: EutilsClient, plan: Plan) -> Download:
-    """efetch the plan's records in batches; malformed articles are skipped and reported."""
-    download, skipped = Download(), []
+    """efetch the plan's records in batches; malformed articles, and records the database would
+    refuse, are skipped and reported; records not asked for are dropped."""
+    download, skipped, asked = Download(), [], set(plan.to_fetch)
     for _batch, xml in eutils.efetch_batches(plan.to_fetch):
         with _unreadable("article records"):
             result = parse_efetch(xml)
-        download.records += result.records
-        download.deleted += result.deleted_pmids
+        for record in result.records:
+            if record.pmid not in asked:  # never store what we did not ask for, however much is sent
+                continue
+            if problems := record_problems(record):
+                download.warnings.append(f"Skipped PMID {record.pmid}: {'; '.join(problems)}")
+                skipped.append(record.pmid)
+            else:
+                download.records.append(record)
+        download.deleted += result.deleted_pmids  # NCBI's word on what it withdrew, asked or not
         download.warnings += [f"Skipped PMID {p.pmid or '?'}: {p.message}" for p in result.problems]
         skipped += [p.pmid for p in result.problems]
     answered = {record.pmid for record in download.records} | set(download.deleted) | set(skipped)

@@ -26,8 +26,8 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "pubmed"
 URL_PREFIX = "/entrez/eutils/"
 ENDPOINTS = ("esearch", "efetch")
 FAULTS = (
-    "429", "500", "502", "slow", "drip", "truncated", "malformed", "bomb", "empty", "400", "400-xml", "html",
-    "reset",
+    "429", "500", "502", "slow", "drip", "unasked", "truncated", "malformed", "bomb", "empty", "400",
+    "400-xml", "html", "reset",
 )  # fmt: skip
 
 EFETCH_PROLOGUE = (
@@ -225,6 +225,7 @@ class FakeEutils:
         Faults: "429", "500", "502", "400" (NCBI's JSON error bodies), "400-xml" (an XML body
         whose <ERROR> text is spread over lines), "slow" (answer after
         ``delay`` seconds), "drip" (the answer 64 bytes at a time, ``delay`` seconds apart),
+        "unasked" (efetch sends every article it knows, asked for or not),
         "truncated", "malformed", "bomb" (billion laughs), "empty",
         "html" (an HTML error page with status 200), "reset" (close without answering).
         """
@@ -263,6 +264,10 @@ class FakeEutils:
         if fault.kind == "slow":
             self._stopping.wait(fault.delay)
             return self._normal(request)
+        if fault.kind == "unasked":  # efetch sends every article it has, asked for or not
+            with self._lock:
+                articles = {**fixture_articles(), **self.extra_articles}
+            return _Reply(200, efetch_body(articles.values()), streamed=True)
         if fault.kind == "drip":  # each piece in time for a per-read timeout, the whole far too late
             return dataclasses.replace(self._normal(request), drip=fault.delay)
         if fault.kind == "reset":
