@@ -230,16 +230,16 @@ def _answers_at(path: str) -> bool:
 
 
 def sections_at(candidates: Iterable[str]) -> set[str]:
-    """Which of these paths a section already answers at, in one query."""
+    """Which of these paths a section already answers at, in one query (malformed ones: none)."""
     from .models import Section
 
-    wanted = set(candidates)
+    wanted = {path for path in candidates if is_well_formed(path)}  # a NUL would even break the query
     return set(Section.objects.filter(path__in=wanted).values_list("path", flat=True)) if wanted else set()
 
 
 def pages_at(candidates: Iterable[str]) -> set[str]:
-    """Which of these paths a page already answers at, in one query per page kind."""
-    wanted = set(candidates)
+    """Which of these paths a page already answers at, in one query per page kind (malformed: none)."""
+    wanted = {path for path in candidates if is_well_formed(path)}
     pairs = [split(path) for path in wanted]
     sections, slugs = {s for s, _ in pairs if s}, {slug for _, slug in pairs}
     if not sections:
