@@ -67,16 +67,33 @@ STACK_ENV = export DATABASE_URL="$${DATABASE_URL:-postgres://postgres@127.0.0.1:
 		export SECRET_KEY="$$(cat var/secret_key)"; \
 	fi
 
-## gunicorn, a Celery worker and Celery beat (Procfile, run by honcho), after migrate, collectstatic and
-## load_demo. Ctrl-C stops all three.
+# `make stack` serves through Varnish on PORT, gunicorn behind it on WEB_PORT (PORT + 1); EDGE=0: no Varnish,
+# gunicorn on PORT. The environment it runs with is written to var/stack.env, for commands run beside it.
+EDGE ?= 1
+WEB_PORT ?= $(shell echo $$(( $(PORT) + 1 )))
+ifeq ($(EDGE),0)
+STACK_PROCESSES = web worker beat
+STACK_BIND = export WEB_BIND="$(HOST):$(PORT)" EDGE_PURGE_URL=""
+else
+STACK_PROCESSES = edge web worker beat
+STACK_BIND = export WEB_BIND="$(HOST):$(WEB_PORT)" EDGE_LISTEN="$(HOST):$(PORT)" \
+	EDGE_PURGE_URL="http://127.0.0.1:$(PORT)/" TRUST_X_FORWARDED_FOR=1
+endif
+# The page cache's keys follow the code: a new commit's templates never serve an older commit's pages.
+STACK_BIND += PAGE_CACHE_VERSION="$${PAGE_CACHE_VERSION:-$$(git rev-parse --short HEAD 2>/dev/null || echo 1)}"
+
+## Varnish on PORT (the edge cache; EDGE=0 leaves it out) in front of gunicorn on WEB_PORT (PORT + 1), a Celery
+## worker and Celery beat (Procfile, run by honcho), after migrate, collectstatic and load_demo. Ctrl-C stops them.
 stack: install
-	@$(STACK_ENV); set -e; \
+	@$(STACK_ENV); $(STACK_BIND); set -e; \
 	$(PY) scripts/ensure_database.py; \
 	echo "migrate"; $(PY) manage.py migrate --noinput; \
 	echo "collectstatic"; $(PY) manage.py collectstatic --noinput --verbosity 0; \
 	echo "load_demo"; $(PY) manage.py load_demo; \
-	echo "Starting web (http://$(HOST):$(PORT)/), worker and beat; Ctrl-C stops them"; \
-	WEB_BIND="$(HOST):$(PORT)" exec honcho start
+	mkdir -p var; (umask 077; for name in DATABASE_URL REDIS_URL CACHE_URL SECRET_KEY EDGE_PURGE_URL; do \
+		printf '%s=%s\n' "$$name" "$$(printenv $$name)"; done >var/stack.env); \
+	echo "Starting $(STACK_PROCESSES) (http://$(HOST):$(PORT)/, gunicorn on $$WEB_BIND); Ctrl-C stops them"; \
+	exec honcho start $(STACK_PROCESSES)
 
 ## One more Celery worker, e.g. on another machine with DATABASE_URL and REDIS_URL pointing at the shared ones.
 worker: install

@@ -30,6 +30,7 @@ else:
         os.environ.pop(name, None)
     os.environ["SQLITE_PATH"] = str(SCRATCH / "db.sqlite3")
 os.environ["STATIC_ROOT"] = str(SCRATCH / "static")
+os.environ.setdefault("PAGE_CACHE", "0")  # time the render itself, not the page cache (treatments/cache.py)
 
 import django  # noqa: E402
 

@@ -56,6 +56,12 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Readers' pages from the page cache, above sessions and auth, so a hit runs no query (README: Caching).
+    "treatments.cache.PageCacheMiddleware",
+    # HTML compressed (reader pages hold no secrets; admin CSRF tokens are masked per response), then
+    # ETag and 304 on the uncompressed body, for every response the page cache does not handle itself.
+    "django.middleware.gzip.GZipMiddleware",
+    "django.middleware.http.ConditionalGetMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -96,7 +102,23 @@ CACHE_URL = env.str("CACHE_URL", default=REDIS_URL)
 if CACHE_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "OPTIONS": {"MAX_ENTRIES": 2000},
+        }
+    }
+
+# Caching (README: Caching). Readers' pages are kept whole in the cache above (treatments/cache.py),
+# marked stale when a change commits; PAGE_CACHE=0 turns that off (the edge headers stay).
+PAGE_CACHE_ENABLED = env.bool("PAGE_CACHE", default=True)
+PAGE_CACHE_ALIAS = "default"
+PAGE_CACHE_VERSION = env.str("PAGE_CACHE_VERSION", default="1")  # change it when templates change
+PAGE_CACHE_SECONDS = env.int("PAGE_CACHE_SECONDS", default=600)  # fresh for; purges end it sooner
+PAGE_CACHE_KEEP_SECONDS = 24 * 3600  # kept this long, to serve stale while one request re-renders
+EDGE_CACHE_SECONDS = env.int("EDGE_CACHE_SECONDS", default=60)  # s-maxage: shared caches keep a page
+# Where the edge (Varnish, `make stack`) takes BAN requests, e.g. http://127.0.0.1:8000/; unset: no edge.
+EDGE_PURGE_URL = env.str("EDGE_PURGE_URL", default="")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -160,9 +182,7 @@ NCBI_API_KEY = env.str("NCBI_API_KEY", default="")
 NCBI_EMAIL = env.str("NCBI_EMAIL", default="webmaster@cancerindex.org")
 NCBI_TOOL = env.str("NCBI_TOOL", default="cancerindex")
 NCBI_TIMEOUT = env.float("NCBI_TIMEOUT", default=20.0)
-NCBI_DEADLINE = env.float(
-    "NCBI_DEADLINE", default=120.0
-)  # seconds for one whole request, however it trickles
+NCBI_DEADLINE = env.float("NCBI_DEADLINE", default=120.0)  # one whole request, however it trickles
 NCBI_MAX_RETRIES = env.int("NCBI_MAX_RETRIES", default=4)
 NCBI_BACKOFF_BASE = env.float("NCBI_BACKOFF_BASE", default=1.0)  # seconds; doubles on each retry, with jitter
 

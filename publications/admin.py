@@ -1,12 +1,27 @@
+import reversion
+from django import forms
 from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db import connections, transaction
+from django.forms.models import BaseInlineFormSet
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
+from treatments.models import TreatmentPage
+
 from . import citation
-from .models import PageListing, Publication, RefreshRun
+from .models import LISTING_ORDER, PageListing, Publication, RefreshRun
 from .templatetags.citations import inline_markup
+
+# A list longer than this (the planner's estimate, on PostgreSQL) shows an estimated count: an exact
+# COUNT reads every row of a big table on each page of the list.
+EXACT_COUNT_BELOW = 20_000
+PMID_DIGITS = 18  # more than any PMID, less than a bigint overflows
 
 # Source fields stored as JSON or markup, and the read-only field that shows each as readers read it.
 READABLE_FIELDS = {
@@ -34,6 +49,25 @@ PUBLICATION_FIELDSETS = [
 ]  # fmt: skip
 
 
+class PublicationYearFilter(admin.SimpleListFilter):
+    """The last ten years and "earlier": listing the years there are read all 50,000 rows each time."""
+
+    title = "publication year"
+    parameter_name = "pub_year"
+    EARLIER = "earlier"
+
+    def lookups(self, request, model_admin):
+        this_year = timezone.localdate().year
+        years = [(str(year), str(year)) for year in range(this_year, this_year - 10, -1)]
+        return [*years, (self.EARLIER, f"Before {this_year - 9}")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == self.EARLIER:
+            return queryset.filter(pub_year__lt=str(timezone.localdate().year - 9)).exclude(pub_year="")
+        return queryset.filter(pub_year=value) if value else queryset
+
+
 @admin.register(Publication)
 class PublicationAdmin(admin.ModelAdmin):
     """Publications come from PubMed: editors find and read them here, and curate them per page.
@@ -42,10 +76,27 @@ class PublicationAdmin(admin.ModelAdmin):
     """
 
     list_display = ["pmid", "short_title", "author_line", "citation_line", "is_retracted"]
-    list_filter = ["is_retracted", "in_pmc", "kind", "pub_year"]
-    search_fields = ["=pmid", "title", "authors_text"]
+    list_filter = ["is_retracted", "in_pmc", "kind", PublicationYearFilter]
+    # A number is a PMID (see get_search_results); words match titles and authors, through trigram
+    # indexes on PostgreSQL (migration 0006).
+    search_fields = ["title", "authors_text"]
+    search_help_text = "A PMID (or several), or words from the title or the authors."
+    show_full_result_count = False
     fieldsets = PUBLICATION_FIELDSETS
     readonly_fields = [name for _, options in PUBLICATION_FIELDSETS for name in options["fields"]]
+
+    def get_changelist(self, request, **kwargs):
+        return CitationChangeList
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        return EstimatedCountPaginator(queryset, per_page, orphans, allow_empty_first_page)
+
+    def get_search_results(self, request, queryset, search_term):
+        """PMIDs are looked up exactly (the unique index); anything else is a text search."""
+        terms = search_term.replace(",", " ").split()
+        if terms and all(term.isdigit() and len(term) <= PMID_DIGITS for term in terms):
+            return queryset.filter(pmid__in=[int(term) for term in terms]), False
+        return super().get_search_results(request, queryset, search_term)
 
     def has_add_permission(self, request):
         return False
@@ -127,14 +178,103 @@ def abstract_paragraph(section: dict) -> tuple:
     return head, inline_markup(section.get("text", ""))
 
 
+class CitationChangeList(ChangeList):
+    """The publication list reads only what its columns show: never the source record."""
+
+    def get_queryset(self, request, exclude_parameters=None):
+        return super().get_queryset(request, exclude_parameters).only(*Publication.CITATION_FIELDS)
+
+
+class EstimatedCountPaginator(Paginator):
+    """On PostgreSQL a long list's count is the planner's estimate; short lists are counted exactly."""
+
+    @cached_property
+    def count(self):
+        queryset = self.object_list
+        connection = connections[queryset.db]
+        if connection.vendor == "postgresql":
+            sql, params = queryset.order_by().query.sql_with_params()
+            with connection.cursor() as cursor:
+                cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+                plan = cursor.fetchone()[0]
+            estimate = int(plan[0]["Plan"]["Plan Rows"])
+            if estimate >= EXACT_COUNT_BELOW:
+                return estimate
+        return super().count
+
+
+class ListedChoiceField(forms.ModelChoiceField):
+    """A row's id, checked against the rows the formset loaded: one query for all, not one a row."""
+
+    def __init__(self, loaded: dict, **kwargs):
+        self.loaded = loaded
+        super().__init__(queryset=PageListing.objects.none(), **kwargs)
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        try:
+            return self.loaded[int(value)]
+        except (KeyError, TypeError, ValueError):
+            raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice") from None
+
+
+class PageListingFormSet(BaseInlineFormSet):
+    """A bounded part of the page's list, loaded in one query without the publications' records.
+
+    The form shows what readers see plus pinned and hidden entries (``for_form``); a submitted form
+    saves the rows it names, even if a refresh moved them since.
+    """
+
+    def __init__(self, data=None, files=None, instance=None, queryset=None, prefix=None, **kwargs):
+        if instance is not None and instance.pk is not None:
+            if data is None:
+                queryset = PageListing.objects.for_form(instance)
+            else:
+                named = self.submitted_ids(data, prefix or self.get_default_prefix())
+                queryset = PageListing.objects.filter(page=instance, pk__in=named).order_by(*LISTING_ORDER)
+            queryset = queryset.with_citation()
+        super().__init__(data, files, instance=instance, queryset=queryset, prefix=prefix, **kwargs)
+
+    @staticmethod
+    def submitted_ids(data, prefix) -> list[int]:
+        try:
+            count = min(int(data.get(f"{prefix}-INITIAL_FORMS", 0)), 1000)
+        except ValueError:
+            return []
+        ids = (data.get(f"{prefix}-{i}-id", "") for i in range(count))
+        return [int(value) for value in ids if str(value).isdigit()]
+
+    def get_queryset(self):
+        """The rows, each knowing its page already (the form's), so nothing is fetched per row."""
+        if not hasattr(self, "_queryset"):
+            for listing in super().get_queryset():
+                PageListing.page.field.set_cached_value(listing, self.instance)
+        return self._queryset
+
+    def add_fields(self, form, index):
+        super().add_fields(form, index)
+        name = self._pk_field.name
+        field = form.fields[name]
+        loaded = {listing.pk: listing for listing in self.get_queryset()}
+        form.fields[name] = ListedChoiceField(
+            loaded, initial=field.initial, required=False, widget=field.widget
+        )
+
+
 class PageListingInline(admin.TabularInline):
-    """A page's publication list: pin an entry to keep it on top, hide it to keep it off."""
+    """A page's publication list: pin an entry to keep it on top, hide it to keep it off.
+
+    Bounded (``PageListingFormSet``): the whole list, thousands of entries after years of refreshes,
+    is in the PageListing admin list, paginated, where entries are pinned and hidden too.
+    """
 
     model = PageListing
+    formset = PageListingFormSet
     extra = 0
     fields = ["position", "citation", "pinned", "hidden", "first_listed_at"]
     readonly_fields = ["position", "citation", "first_listed_at"]
-    ordering = ["-pinned", "position"]
+    ordering = LISTING_ORDER
     can_delete = False  # a refresh would list it again: hide it instead
     verbose_name = "publication on this page"
     verbose_name_plural = "Latest research publications (pin or hide per page)"
@@ -142,26 +282,133 @@ class PageListingInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None):
         return False
 
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("page", "publication")
+    def get_formset(self, request, obj=None, **kwargs):
+        if obj is not None and obj.pk is not None:  # this instance serves this request only
+            self.verbose_name_plural = format_html(
+                "Latest research publications: what readers see, pinned and hidden "
+                '(<a href="{}">every publication on this page</a>, to pin or hide any)',
+                page_listings_url(obj),
+            )
+        return super().get_formset(request, obj, **kwargs)
 
     @admin.display(description="publication")
     def citation(self, listing):
-        pub = listing.publication
-        return format_html(
-            '<a href="{}" target="_blank" rel="noopener">{}</a><br><small>{} {}</small>',
-            pub.pubmed_url, pub.title_text, pub.author_line, pub.citation_line,
-        )  # fmt: skip
+        return citation_html(listing.publication)
+
+
+def citation_html(pub) -> str:
+    return format_html(
+        '<a href="{}" target="_blank" rel="noopener">{}</a><br><small>{} {}</small>',
+        pub.pubmed_url, pub.title_text, pub.author_line, pub.citation_line,
+    )  # fmt: skip
+
+
+def page_listings_url(page) -> str:
+    return reverse("admin:publications_pagelisting_changelist") + f"?page__id__exact={page.pk}"
+
+
+class PageFilter(admin.SimpleListFilter):
+    """Filter by page without listing 3,000 of them: links from a page's form set it, and the
+    search box finds pages by title. Only the chosen page is listed."""
+
+    title = "page"
+    parameter_name = "page__id__exact"
+
+    def lookups(self, request, model_admin):
+        chosen = self.value()
+        if not (chosen and chosen.isdigit()):
+            return []
+        return [
+            (str(page.pk), str(page))
+            for page in TreatmentPage.objects.filter(pk=chosen).only("title", "other_name")
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(page_id=value) if value and value.isdigit() else queryset
+
+
+@admin.register(PageListing)
+class PageListingAdmin(admin.ModelAdmin):
+    """Every entry of a page's list, paginated: the page form shows only the entries readers see."""
+
+    list_display = ["position", "listed_citation", "pinned", "hidden", "first_listed_at", "page_title"]
+    list_filter = [PageFilter, "pinned", "hidden"]
+    search_fields = ["=publication__pmid"]
+    search_help_text = "A PMID."
+    ordering = ["page_id", *LISTING_ORDER]
+    show_full_result_count = False
+    actions = ["pin", "unpin", "hide", "show"]
+
+    def get_queryset(self, request):
+        return PageListing.objects.with_citation("page__title", "page__other_name").select_related("page")
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        return EstimatedCountPaginator(queryset, per_page, orphans, allow_empty_first_page)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False if obj is not None else super().has_change_permission(request)
+
+    @admin.display(description="publication")
+    def listed_citation(self, listing):
+        return citation_html(listing.publication)
+
+    @admin.display(description="page", ordering="page__title")
+    def page_title(self, listing):
+        return listing.page.display_title
+
+    @admin.action(description="Pin the selected entries", permissions=["change"])
+    def pin(self, request, queryset):
+        self.curate(request, queryset, pinned=True)
+
+    @admin.action(description="Unpin the selected entries", permissions=["change"])
+    def unpin(self, request, queryset):
+        self.curate(request, queryset, pinned=False)
+
+    @admin.action(description="Hide the selected entries", permissions=["change"])
+    def hide(self, request, queryset):
+        self.curate(request, queryset, hidden=True)
+
+    @admin.action(description="Show the selected entries again", permissions=["change"])
+    def show(self, request, queryset):
+        self.curate(request, queryset, hidden=False)
+
+    def curate(self, request, queryset, **flags):
+        """As on the page form: one revision per page, with who, and readers see it at once."""
+        chosen = list(queryset.values_list("pk", flat=True))
+        pages = TreatmentPage.objects.filter(listings__pk__in=chosen).distinct()
+        with transaction.atomic(), reversion.create_revision():
+            reversion.set_user(request.user)
+            changed = PageListing.objects.filter(pk__in=chosen).update(**flags)
+            for page in pages:
+                reversion.add_to_revision(page)
+                if page.published:
+                    page.record_change(reason="content")
+        self.message_user(request, f"{changed} entries changed.")
 
 
 @admin.register(RefreshRun)
 class RefreshRunAdmin(admin.ModelAdmin):
+    """Kept for 90 days (and each page's latest run and failure): pruned daily by beat."""
+
     list_display = ["page", "started_at", "finished_at", "status", "pmids_found", "publications_new", "error"]
-    list_filter = ["status", "page"]
-    date_hierarchy = "started_at"
-    search_fields = ["page__title", "error"]
+    list_filter = [PageFilter, "status", ("started_at", admin.DateFieldListFilter)]
+    search_fields = ["page__title"]
+    search_help_text = "Words from the page's title."
     list_select_related = ["page"]
+    show_full_result_count = False
     readonly_fields = [f.name for f in RefreshRun._meta.fields]
+
+    def get_queryset(self, request):
+        fields = [f.name for f in RefreshRun._meta.concrete_fields]
+        runs = super().get_queryset(request).select_related("page")
+        return runs.only(*fields, "page__title", "page__other_name")
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        return EstimatedCountPaginator(queryset, per_page, orphans, allow_empty_first_page)
 
     def has_add_permission(self, request):
         return False

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
+from html import escape
 from urllib.parse import quote_plus
+
+from .markup import clean_inline, inline_text
 
 PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
 PUBMED_SEARCH_URL = "https://pubmed.ncbi.nlm.nih.gov/?term={term}"
@@ -99,3 +102,82 @@ def pmc_access(
     if release_date and release_date > as_of:
         return PmcAccess(url=url, free_after=release_date)
     return PmcAccess(url=url)
+
+
+# One entry's HTML, built once when the record changes (``Publication.normalize``) and stored on the row.
+# The only part that depends on the day is the PMC link's label under embargo; the stored HTML has the
+# "free" label, and ``entry_for_date`` swaps it for the embargo label on the rare row that needs it.
+FREE_LABEL = "Free Access to Full Article"
+_FREE_ANCHOR_END = f">{FREE_LABEL}</a>"
+
+
+def entry_html(publication, *, cleaned: bool = False) -> str:
+    """A publication's ``<li>`` as on the page, from its stored columns; every value escaped.
+
+    Titles and abstracts go through ``clean_inline`` (i, b, sup, sub, u kept, the rest escaped)
+    unless ``cleaned`` says the caller has just cleaned them.
+    """
+    clean = (lambda fragment: fragment or "") if cleaned else (lambda fragment: clean_inline(fragment or ""))
+    title = clean(publication.title)
+    retracted = publication.is_retracted
+    parts = [
+        f'<li class="publication{" retracted" if retracted else ""}">\n',
+        f'<p class="authors">{escape(author_line(publication.authors, more=publication.more_authors))}</p>\n',
+        f'<h3 class="title" lang="en">{title}</h3>\n',
+    ]
+    if retracted:
+        parts.append(_retraction_warning(publication.retraction_notices))
+    # The plain title is needed only for links that search by title (no PMID, or no PMCID).
+    title_text = inline_text(title) if not (publication.pmid and publication.pmcid) else ""
+    parts.append(_citation_paragraph(publication, title_text))
+    if publication.abstract:
+        parts.append('<div class="abstract">\n')
+        for section in publication.abstract:
+            label = section.get("label")
+            head = f'<span class="abstract-label">{escape(label)}:</span> ' if label else ""
+            parts.append(f"<p>{head}{clean(section.get('text', ''))}</p>\n")
+        parts.append("</div>\n")
+    parts.append("</li>\n")
+    return "".join(parts)
+
+
+def _retraction_warning(notices: list[str]) -> str:
+    said = f" ({escape('; '.join(notices))})" if notices else ""
+    return (
+        '<p class="retraction-warning" role="note"><strong>Retracted publication:</strong> this article has '
+        f"been retracted{said}. Do not rely on its findings.</p>\n"
+    )
+
+
+def _citation_paragraph(publication, title_text: str) -> str:
+    """Source line, [PubMed], the PMC or Bookshelf link (its "free" form) and Related Publications."""
+    source = citation_line(
+        journal=publication.journal, year=publication.pub_year, season=publication.pub_season,
+        medline_date=publication.medline_date, volume=publication.volume, issue=publication.issue,
+        pages=publication.pages,
+    )  # fmt: skip
+    links = [f'<a href="{escape(pubmed_url(publication.pmid, title_text))}" rel="noopener">[PubMed]</a>']
+    pmc = pmc_access(
+        in_pmc=publication.in_pmc, pmcid=publication.pmcid, release_date=None, title_text=title_text,
+        as_of=datetime.date.max, book_accession=publication.book_accession,
+    )  # fmt: skip
+    if pmc:
+        links.append(f'<a href="{escape(pmc.url)}" rel="noopener">{FREE_LABEL}</a>')
+    if related := related_url(publication.pmid):
+        links.append(f'<a href="{escape(related)}" rel="noopener">Related Publications</a>')
+    return (
+        f'<p class="citation">\n<span class="source">{escape(source)}</span>\n'
+        + "\n".join(links)
+        + "\n</p>\n"
+    )
+
+
+def entry_for_date(
+    html: str, *, release_date: datetime.date | None, book_accession: str, as_of: datetime.date
+) -> str:
+    """The stored entry as of a day: under PMC embargo, the free label becomes "free after <date>"."""
+    if release_date is None or release_date <= as_of or book_accession:
+        return html
+    return html.replace(
+        _FREE_ANCHOR_END, f">Article available free on PMC after {release_date:%d/%m/%Y}</a>", 1
+    )

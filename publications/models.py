@@ -1,9 +1,14 @@
 """Publications (one row per PMID, shared by every page), each page's curated list, and refresh runs."""
 
+import contextlib
 import dataclasses
 import datetime
+import itertools
+import json
+import queue
+import threading
 
-from django.db import models
+from django.db import IntegrityError, connections, models, transaction
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
@@ -19,10 +24,24 @@ RECORD_RENAMES = {"journal_iso": "journal"}
 RECORD_NOT_STORED = {"elocation_ids", "pub_day"}  # they only feed ``pages`` (and nothing shows a day)
 RECORD_DERIVED = ["in_pmc"]  # computed from the record in ``Publication.from_record``
 SITE_ONLY_FIELDS = {"more_authors"}  # set by editors or the demo, never by PubMed
+_RECORD_FIELD_NAMES = [field.name for field in dataclasses.fields(PubmedRecord)]
 # Stored records are fetched again once they are this old, so later retractions, corrections,
 # PMC releases and deletions reach the page; at most this many per refresh, to stay polite.
 RECHECK_AFTER = datetime.timedelta(days=30)
 RECHECK_PER_REFRESH = 200
+# Refresh runs older than this are pruned daily, but for each page's latest run and latest failure.
+KEEP_RUNS_FOR = datetime.timedelta(days=90)
+# A page's list, as readers and editors see it: pinned first, then newest first.
+LISTING_ORDER = ["-pinned", "position", "pk"]
+LISTING_COLUMNS = ["page", "publication", "position", "first_listed_at", "pinned", "hidden"]
+# Hidden entries the page form shows at most (newest first); the rest are in the PageListing list.
+FORM_HIDDEN_MAX = 100
+# The columns a page entry is built from (``citation.entry_html``); changing one re-renders the entry.
+ENTRY_FIELDS = frozenset(
+    {"pmid", "title", "authors", "more_authors", "journal", "pub_year", "pub_season", "medline_date",
+     "volume", "issue", "pages", "in_pmc", "pmcid", "book_accession", "abstract", "is_retracted",
+     "retraction_notices"}
+)  # fmt: skip
 
 
 class PublicationQuerySet(models.QuerySet):
@@ -30,29 +49,176 @@ class PublicationQuerySet(models.QuerySet):
         return set(self.filter(pmid__in=pmids).values_list("pmid", flat=True))
 
     def due_for_recheck(self, page, found: list[int]) -> list[int]:
-        """Stored records on this search or pinned to this page that were last fetched long ago."""
-        stale = self.filter(pmid__isnull=False, updated_at__lt=timezone.now() - RECHECK_AFTER)
-        stale = stale.filter(Q(pmid__in=found) | Q(listings__page=page, listings__pinned=True)).distinct()
-        return list(stale.order_by("updated_at").values_list("pmid", flat=True)[:RECHECK_PER_REFRESH])
+        """Stored records on this search or pinned to this page that were last fetched long ago.
 
-    def store_records(self, records: list[PubmedRecord]) -> int:
-        """Insert new records and update re-fetched ones, in batches; returns how many are new."""
-        rows = [Publication.from_record(record) for record in records]
-        stored = self.in_bulk([row.pmid for row in rows], field_name="pmid")
+        Two queries, each on an index (PMID; the page's listings), merged here: one query with an
+        OR across a LEFT JOIN scanned every publication.
+        """
+        stale = self.filter(pmid__isnull=False, updated_at__lt=timezone.now() - RECHECK_AFTER)
+        oldest = stale.order_by("updated_at").values_list("pmid", "updated_at")
+        searched = oldest.filter(pmid__in=found)[:RECHECK_PER_REFRESH] if found else []
+        pinned = oldest.filter(listings__page=page, listings__pinned=True)[:RECHECK_PER_REFRESH]
+        merged = dict([*searched, *pinned])
+        return sorted(merged, key=lambda pmid: (merged[pmid], pmid))[:RECHECK_PER_REFRESH]
+
+    def update(self, **kwargs):
+        """Any update of an entry's columns that does not also write its HTML marks the HTML stale."""
+        if "rendered_entry" not in kwargs and ENTRY_FIELDS.intersection(kwargs):
+            kwargs["rendered_entry"] = ""
+        return super().update(**kwargs)
+
+    update.alters_data = True
+
+    def store_records(self, records: list[PubmedRecord], batch_size: int = 500) -> int:
+        """Insert new records and update re-fetched ones, in batches; returns how many are new.
+
+        The records may be any iterable (a streamed efetch): at most ``batch_size`` rows are held at once.
+        """
+        new = 0
+        for rows in _read_ahead(_row_batches(records, batch_size)):
+            new += (
+                self._copy_batch(rows)
+                if connections[self.db].vendor == "postgresql"
+                else self._bulk_batch(rows)
+            )
+        return new
+
+    def _copy_batch(self, rows) -> int:
+        """PostgreSQL: COPY new records into the table; upsert re-fetched ones through a temporary table.
+
+        COPY sends values without quoting each one in Python (client-side quoting of 20 KB of XML per
+        record was the slowest part of storing). A PMID another refresh inserted meanwhile makes the COPY
+        fail: the batch then goes through the upsert, which takes both kinds.
+        """
+        stored = set(self.filter(pmid__in=[row.pmid for row in rows]).values_list("pmid", flat=True))
+        new = [row for row in rows if row.pmid not in stored]
+        with transaction.atomic(using=self.db), connections[self.db].cursor() as cursor:
+            try:
+                with transaction.atomic(using=self.db):
+                    self._copy_rows(cursor, Publication._meta.db_table, new)
+            except IntegrityError:
+                return self._upsert(cursor, rows)
+            if len(new) < len(rows):
+                self._upsert(cursor, [row for row in rows if row.pmid in stored])
+        return len(new)
+
+    def _copy_rows(self, cursor, table, rows) -> None:
+        """COPY the rows into ``table``, every column but the id."""
+        now = timezone.now()
+        fields = _copied_fields()
+        columns = ", ".join(self._quote(f.column) for f in fields)
+        # cursor.copy is psycopg's own: wrapped, a failure is Django's error (IntegrityError) as for execute.
+        with (
+            connections[self.db].wrap_database_errors,
+            cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                row.created_at = row.updated_at = now
+                copy.write_row([_copy_value(f, getattr(row, f.attname)) for f in fields])
+
+    def _upsert(self, cursor, rows) -> int:
+        """Rows through a temporary table: new PMIDs inserted, stored ones updated (``xmax = 0``: new)."""
+        columns = ", ".join(self._quote(f.column) for f in _copied_fields())
+        refetched = [*Publication.refetched_fields(), "rendered_entry"]
+        assignments = ", ".join(f"{c} = EXCLUDED.{c}" for c in map(self._quote, refetched))
+        table = Publication._meta.db_table
+        cursor.execute(
+            f"CREATE TEMP TABLE _publication_batch ON COMMIT DROP AS SELECT {columns} "  # noqa: S608
+            f"FROM {table} WITH NO DATA"  # names from the model, no values
+        )
+        self._copy_rows(cursor, "_publication_batch", rows)
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM _publication_batch "  # noqa: S608
+            f"ON CONFLICT (pmid) DO UPDATE SET {assignments} RETURNING (xmax = 0)"
+        )
+        new = sum(1 for (inserted,) in cursor.fetchall() if inserted)
+        cursor.execute("DROP TABLE _publication_batch")
+        return new
+
+    def _quote(self, name: str) -> str:
+        return connections[self.db].ops.quote_name(name)
+
+    def _bulk_batch(self, rows) -> int:
+        """Any other database: look up the stored PMIDs, insert the new rows, update the others."""
+        stored = dict(self.filter(pmid__in=[row.pmid for row in rows]).values_list("pmid", "pk"))
         now = timezone.now()
         for row in rows:
-            row.normalize()
             if row.pmid in stored:
-                row.pk, row.updated_at = stored[row.pmid].pk, now
+                row.pk, row.updated_at = stored[row.pmid], now
         new = [row for row in rows if row.pk is None]
-        self.bulk_create(new, ignore_conflicts=True, batch_size=200)
+        self.bulk_create(new, ignore_conflicts=True, batch_size=len(rows))
         if refetched := [row for row in rows if row.pmid in stored]:
-            self.bulk_update(refetched, Publication.refetched_fields(), batch_size=200)
+            fields = [*Publication.refetched_fields(), "rendered_entry"]
+            self.bulk_update(refetched, fields, batch_size=len(rows))
         return len(new)
+
+    def render_stale(self, pks) -> dict[int, str]:
+        """Build and store the HTML of entries changed behind the model's back (a raw ``update``)."""
+        rows = list(self.filter(pk__in=pks).defer("source_xml"))
+        for row in rows:
+            row.rendered_entry = citation.entry_html(row)
+        self.bulk_update(rows, ["rendered_entry"])
+        return {row.pk: row.rendered_entry for row in rows}
 
     def unlisted_without_pmid(self):
         """Entries with no PMID (the old site's demo list) that no page lists any more."""
         return self.filter(pmid__isnull=True, listings__isnull=True)
+
+
+def _row_batches(records, batch_size: int):
+    """Unsaved rows, built and normalized: a list per batch, one row per PMID (an upsert touches one once)."""
+    records = iter(records)
+    while batch := list(itertools.islice(records, batch_size)):
+        rows = {}
+        for record in batch:
+            row = Publication.from_record(record)
+            row.normalize()  # cleaned again whatever the source: the stored HTML is served as it is
+            rows[row.pmid] = row
+        yield list(rows.values())
+
+
+def _read_ahead(batches, depth: int = 2):
+    """Produce the next batches in a thread while the caller stores this one.
+
+    Parsing (lxml releases the GIL) and building rows overlap with PostgreSQL's work on the last batch;
+    the thread never touches the database. An error in it is raised here; stopping early stops it.
+    """
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(queue.Full):
+                return ready.put(item, timeout=0.1)
+
+    def produce():
+        try:
+            for batch in batches:
+                offer(("batch", batch))
+            offer(("done", None))
+        except BaseException as error:
+            offer(("error", error))
+
+    thread = threading.Thread(target=produce, daemon=True, name="publications-read-ahead")
+    thread.start()
+    try:
+        while (item := ready.get())[0] == "batch":
+            yield item[1]
+        if item[0] == "error":
+            raise item[1]
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _copied_fields():
+    """Every column but the id, in model order: what COPY writes."""
+    return [f for f in Publication._meta.concrete_fields if not f.primary_key]
+
+
+def _copy_value(field, value):
+    """A value as COPY takes it: JSON columns as JSON text, the rest as psycopg adapts them."""
+    return json.dumps(value) if isinstance(field, models.JSONField) else value
 
 
 class Publication(models.Model):
@@ -95,14 +261,28 @@ class Publication(models.Model):
     is_retracted = models.BooleanField(default=False)
     retraction_notices = models.JSONField(default=list, blank=True)
     source_xml = models.TextField(blank=True, help_text="The PubMed record this was built from.")
+    rendered_entry = models.TextField(
+        blank=True,
+        editable=False,
+        help_text="The entry's HTML, built when the row is saved; empty when stale.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = PublicationQuerySet.as_manager()
 
+    # Columns a list never needs (kilobytes a row); and what a one-line citation reads.
+    LARGE_FIELDS = ("source_xml",)
+    CITATION_FIELDS = (
+        "pmid", "kind", "title", "authors", "more_authors", "journal", "pub_year", "pub_season",
+        "medline_date", "volume", "issue", "pages", "is_retracted",
+    )  # fmt: skip
+
     class Meta:
         ordering = ["-pub_year", "-pk"]
-        indexes = [models.Index(fields=["pub_year"])]
+        # The admin list's order, read backwards from the index. Title and author search use trigram
+        # indexes that PostgreSQL alone has: migration 0003 creates them there.
+        indexes = [models.Index(fields=["pub_year", "id"], name="publication_year_id")]
 
     def __str__(self):
         return f"{self.pmid or 'no PMID'}: {self.title_text[:80]}"
@@ -112,22 +292,25 @@ class Publication(models.Model):
         super().save(*args, **kwargs)
 
     def normalize(self):
-        """Clean markup and fill the search column; bulk inserts call it too, since they skip save()."""
+        """Clean markup, fill the search column and build the entry's HTML; bulk writes call it too."""
         self.title = clean_inline(self.title)
-        self.authors_text = "; ".join(filter(None, map(citation.author_name, self.authors)))
         self.abstract = [
             {**section, "text": clean_inline(section.get("text", ""))} for section in self.abstract
         ]
+        self.authors_text = "; ".join(filter(None, map(citation.author_name, self.authors)))
+        self.rendered_entry = citation.entry_html(self, cleaned=True)
 
     @classmethod
     def from_record(cls, record: PubmedRecord) -> "Publication":
         """A parsed PubMed record as an (unsaved) row: the one mapping from parser to model."""
-        values = dataclasses.asdict(record)
+        # Shallow, not dataclasses.asdict: its deep copy was a third of the time to store a record.
+        values = {name: getattr(record, name) for name in _RECORD_FIELD_NAMES}
         for name in RECORD_NOT_STORED:
             del values[name]
         for old, new in RECORD_RENAMES.items():
             values[new] = values.pop(old)
-        values["authors"] = [{k: v for k, v in author.items() if v} for author in values["authors"]]
+        values["authors"] = [{k: v for k, v in vars(author).items() if v} for author in record.authors]
+        values["abstract"] = [dict(vars(section)) for section in record.abstract]
         # Online-only articles have no page numbers: cite their publisher ID (pii), as PubMed does.
         values["pages"] = record.pages or next((v for kind, v in record.elocation_ids if kind == "pii"), "")
         values["in_pmc"] = bool(record.pmcid)
@@ -212,7 +395,25 @@ class PageListingQuerySet(models.QuerySet):
             self.visible()
             .filter(page=page)
             .select_related("publication")
-            .order_by("-pinned", "position", "pk")[: page.publications_shown]
+            .defer(*(f"publication__{name}" for name in Publication.LARGE_FIELDS))
+            .order_by(*LISTING_ORDER)[: page.publications_shown]
+        )
+
+    def for_form(self, page):
+        """What the page form shows: what readers see, and every pinned or hidden entry (bounded).
+
+        The rest of a long list (thousands after years of refreshes) is in the paginated
+        PageListing list; a form with every entry grew to megabytes and one query per row.
+        """
+        shown = self.visible().filter(page=page).order_by(*LISTING_ORDER)[: page.publications_shown]
+        hidden = self.filter(page=page, hidden=True).order_by(*LISTING_ORDER)[:FORM_HIDDEN_MAX]
+        in_form = Q(pk__in=shown.values("pk")) | Q(pk__in=hidden.values("pk")) | Q(pinned=True)
+        return self.filter(in_form, page=page).order_by(*LISTING_ORDER)
+
+    def with_citation(self, *also: str):
+        """Listings with just the publication columns a citation needs: lists never load the record."""
+        return self.select_related("publication").only(
+            *LISTING_COLUMNS, *(f"publication__{name}" for name in Publication.CITATION_FIELDS), *also
         )
 
 
@@ -231,7 +432,9 @@ class PageListing(models.Model):
     objects = PageListingQuerySet.as_manager()
 
     class Meta:
-        ordering = ["-pinned", "position", "pk"]
+        ordering = LISTING_ORDER
+        # A page's list in reading order, straight from the index, however long the list grows.
+        indexes = [models.Index(fields=["page", "-pinned", "position", "id"], name="listing_page_order")]
         constraints = [
             models.UniqueConstraint(
                 fields=["page", "publication"], name="listing_unique_publication_per_page"
@@ -261,6 +464,29 @@ class RefreshRunQuerySet(models.QuerySet):
 
     def newest_first(self):
         return self.order_by("-started_at")
+
+    def prune(self, now=None, batch: int = 5000) -> int:
+        """Delete runs editors no longer need: older than KEEP_RUNS_FOR, except each page's latest
+        run and latest failure (why it last failed stays readable). Returns how many went.
+
+        One run per page per day is 1.1 M rows a year at 3,000 pages; batches keep each
+        transaction short. Beat runs it daily (``publications.prune_refresh_runs``).
+        """
+        cutoff = (now or timezone.now()) - KEEP_RUNS_FOR
+        old = self.filter(started_at__lt=cutoff).exclude(pk__in=self.kept_per_page())
+        deleted = 0
+        while pks := list(old.values_list("pk", flat=True)[:batch]):
+            deleted += RefreshRun.objects.filter(pk__in=pks).delete()[0]
+        return deleted
+
+    def kept_per_page(self) -> set[int]:
+        """Each page's latest run and latest failure: two index lookups per page, in one query."""
+        runs = RefreshRun.objects.filter(page=OuterRef("pk")).newest_first().values("pk")
+        failed = runs.filter(status=RefreshRun.Status.FAILED)
+        pages = RefreshRun._meta.get_field("page").related_model.objects.order_by()
+        latest = pages.annotate(latest=Subquery(runs[:1]), failed=Subquery(failed[:1]))
+        rows = latest.values_list("latest", "failed")
+        return {pk for row in rows for pk in row if pk is not None}
 
     @staticmethod
     def latest_annotations() -> dict:
@@ -302,7 +528,13 @@ class RefreshRun(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
-        indexes = [models.Index(fields=["page", "-started_at"])]
+        indexes = [
+            models.Index(fields=["page", "-started_at"]),
+            # The admin list (newest first, by status) and the pruning (each page's latest failure).
+            models.Index(fields=["-started_at"], name="refreshrun_started"),
+            models.Index(fields=["status", "-started_at"], name="refreshrun_status_started"),
+            models.Index(fields=["page", "status", "-started_at"], name="refreshrun_page_status"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=["running", "ok", "failed", "skipped"]), name="refreshrun_status_valid"

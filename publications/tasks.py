@@ -5,6 +5,7 @@ from celery import shared_task
 from treatments.models import TreatmentPage
 
 from . import refresh
+from .models import RefreshRun
 
 
 # Stopped well before the page's lock expires (refresh.LOCK_SECONDS), so two never overlap.
@@ -33,3 +34,9 @@ def refresh_all_pages() -> int:
     for page_id in page_ids:
         refresh_page.delay(page_id)
     return len(page_ids)
+
+
+@shared_task(name="publications.prune_refresh_runs", ignore_result=True)
+def prune_refresh_runs() -> int:
+    """Beat's daily clean-up of old refresh runs (``RefreshRunQuerySet.prune`` says what is kept)."""
+    return RefreshRun.objects.prune()

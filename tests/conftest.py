@@ -21,6 +21,12 @@ def demo_page(db):
 
 
 @pytest.fixture(autouse=True)
+def _page_cache_off(settings):
+    """Test transactions roll back, so on-commit purges never run: cache tests turn it on themselves."""
+    settings.PAGE_CACHE_ENABLED = False
+
+
+@pytest.fixture(autouse=True)
 def _plain_static_files(settings):
     """Tests render templates without running collectstatic first."""
     settings.STORAGES = {

@@ -6,4 +6,4 @@ class TreatmentsConfig(AppConfig):
     verbose_name = "Treatments"
 
     def ready(self):
-        from . import revisions  # noqa: F401  (registers the models with django-reversion, connects receivers)
+        from . import cache, revisions  # noqa: F401  (connect the page cache's purge; register with reversion)

@@ -3,9 +3,12 @@
 ``TreatmentPage.record_change`` is the only sender: editors' saves, imports and publication
 refreshes all go through it, so a page cache, a feed or a sitemap has one signal to follow.
 
-Who listens: nobody in the site yet; only the tests connect to it. The first listener will be the
-page cache's purge (the cache issue); add each new one to this list, with its module:
-- (none yet)
+Who listens (add each new listener here, with its module):
+- ``treatments.cache``: on commit, marks the page cache's copies of ``urls_for(page)`` stale (the
+  page, its section and the sections above it, home) and bans them at the edge (``cancerindex.edge``).
+  It also follows what this signal does not carry: a page's deletion or a save that bypasses
+  ``record_change`` (post_save/post_delete of TreatmentPage), and any section change or move
+  (Section, PathRedirect), which purges every page.
 """
 
 from django.dispatch import Signal

@@ -1,31 +1,40 @@
 """Readers' views: the home page, a section, a treatment page, and the page's feedback vote."""
 
+import datetime
+import functools
 import hashlib
 import hmac
 import secrets
+from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.contrib import messages
-from django.http import Http404, HttpResponseBadRequest, HttpResponsePermanentRedirect
+from django.core.paginator import Paginator
+from django.db import connection
+from django.http import Http404, HttpResponseBadRequest, HttpResponseForbidden, HttpResponsePermanentRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from publications.models import PageListing
+from publications.citation import entry_for_date
+from publications.models import PageListing, Publication
 
-from . import paths
+from . import cache, paths
 from .models import Feedback, Section, TreatmentPage
 
 VISITOR_COOKIE = "ci_visitor"
 VISITOR_COOKIE_AGE = 365 * 24 * 3600
 
 
+@cache.reader_page
 def home(request):
     sections = Section.objects.roots().prefetch_related("children")
     return render(request, "treatments/home.html", {"sections": sections})
 
 
+@cache.reader_page
 def node(request, path):
     """A URL follows the tree: a section's path, or a section's path and a page's slug.
 
@@ -39,7 +48,7 @@ def node(request, path):
         return moved(request, found.path)
     if isinstance(found, Section):
         return section_detail(request, found)
-    return page_detail(request, found)
+    return cache.last_modified(page_detail(request, found), found.last_updated)
 
 
 def moved(request, path):
@@ -49,12 +58,19 @@ def moved(request, path):
     return HttpResponsePermanentRedirect(f"{url}?{query}" if query else url)
 
 
+SECTION_PAGES_PER_PAGE = 50
+
+
 def section_detail(request, section):
+    """A section's pages, 50 at a time (``?page=N``): a section of 300 pages stays a small page."""
+    pages = TreatmentPage.objects.published().in_section(section).select_related("section")
+    pages = pages.only("title", "other_name", "slug", "section__path")
+    listed = Paginator(pages, SECTION_PAGES_PER_PAGE).get_page(request.GET.get("page"))
     context = {
         "section": section,
         "ancestors": Section.objects.ancestors_of(section.path)[:-1],
         "subsections": section.children.all(),
-        "pages": TreatmentPage.objects.published().in_section(section).select_related("section"),
+        "pages": listed,
     }
     return render(request, "treatments/section.html", context)
 
@@ -70,16 +86,67 @@ def render_page(request, page, *, web_resources, extra=None):
         "page": page,
         "ancestors": Section.objects.ancestors_of(page.section.path),
         "web_resources": web_resources,
-        "listings": PageListing.objects.for_page(page),
+        "publications_html": publications_html(page, as_of),
         "as_of": as_of,
         **(extra or {}),
     }
     return render(request, "treatments/page.html", context)
 
 
+def publications_html(page, as_of):
+    """The page's list as one HTML string: each entry's stored HTML, fetched in one query.
+
+    Entries are built when their record changes (``Publication.normalize``); only an entry whose HTML
+    was cleared by a raw update is built here (and stored again), and only an embargoed PMC link's
+    label depends on the day.
+    """
+    if not page.publications_shown:
+        return ""
+    sql, params = _list_query(connection.alias, page.publications_shown)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [page.pk if value == _ANY_PAGE else value for value in params])
+        rows = [(pk, html, _date(release), book) for pk, html, release, book in cursor.fetchall()]
+    stale = [pk for pk, html, *_ in rows if not html]
+    built = Publication.objects.render_stale(stale) if stale else {}
+    return mark_safe(  # noqa: S308 - built by citation.entry_html from cleaned markup and escaped text
+        "".join(
+            entry_for_date(html or built[pk], release_date=release, book_accession=book, as_of=as_of)
+            for pk, html, release, book in rows
+        )
+    )
+
+
+_ANY_PAGE = -7  # stands for the page's id in the compiled statement; no row has a negative id
+
+
+@functools.lru_cache(maxsize=32)
+def _list_query(alias, limit):
+    """``PageListing.objects.for_page``'s SQL for one page size, compiled once: the ORM would rebuild the
+    same statement on every request (a third of the list's cost)."""
+    page = TreatmentPage(pk=_ANY_PAGE, publications_shown=limit)
+    columns = ("publication_id", "publication__rendered_entry", "publication__pmc_release_date",
+               "publication__book_accession")  # fmt: skip
+    query = PageListing.objects.using(alias).for_page(page).values_list(*columns).query
+    return query.get_compiler(using=alias).as_sql()
+
+
+def _date(value):
+    """SQLite hands a date column back as text; the raw cursor skips the ORM's converters."""
+    return datetime.date.fromisoformat(value) if isinstance(value, str) else value
+
+
+@csrf_exempt
 @require_POST
 def feedback(request, page_id):
-    """Store "Found this page useful?": one vote per visitor, page and day; a later vote replaces it."""
+    """Store "Found this page useful?": one vote per visitor, page and day; a later vote replaces it.
+
+    No CSRF token: the form sits in a page cached for every reader, so it cannot carry one. A vote
+    spends no credential of the reader's (the visitor cookie only counts repeats once, and is SameSite),
+    so a forged vote is no more than anyone can cast directly; refusing a foreign Origin or Referer
+    still stops other sites from making readers' browsers vote.
+    """
+    if not _same_site(request):
+        return HttpResponseForbidden("Votes are taken from this site's own pages only.")
     page = get_object_or_404(TreatmentPage.objects.published(), pk=page_id)
     answer = request.POST.get("useful")
     if answer not in ("yes", "no"):
@@ -91,8 +158,8 @@ def feedback(request, page_id):
         day=timezone.localdate(),
         defaults={"useful": answer == "yes"},
     )
-    messages.success(request, "Thank you for your feedback.")
-    response = redirect(page.get_absolute_url() + "#feedback", permanent=False)
+    # The thanks is in the URL, not the session: that page is cached like any other (README: Caching).
+    response = redirect(page.get_absolute_url() + "?voted=yes#feedback", permanent=False)
     response.status_code = 303
     response.set_signed_cookie(
         VISITOR_COOKIE,
@@ -103,6 +170,20 @@ def feedback(request, page_id):
         secure=request.is_secure(),
     )
     return response
+
+
+def _same_site(request) -> bool:
+    """Does the POST come from our own pages? Browsers send Origin (or at least Referer) on a form POST.
+
+    Neither header (an old browser, a script) is let through: it is not a browser being steered by
+    another site, and a vote from a script is one anybody can cast.
+    """
+    source = request.headers.get("Origin") or request.headers.get("Referer")
+    if not source:
+        return True
+    parts = urlsplit(source)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    return origin == f"{request.scheme}://{request.get_host()}" or origin in settings.CSRF_TRUSTED_ORIGINS
 
 
 def _visitor_token(request):

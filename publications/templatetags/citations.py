@@ -1,9 +1,25 @@
 from django import template
 from django.utils.safestring import mark_safe
 
+from publications.citation import entry_for_date, entry_html
 from publications.markup import clean_inline
 
 register = template.Library()
+
+
+@register.simple_tag
+def entry(publication, as_of):
+    """``{% entry publication as_of %}``: one citation as on the page, built from the row as it is now.
+
+    Pages use the HTML stored on the row; this is for views of one entry, such as the admin's preview.
+    """
+    html = entry_for_date(
+        entry_html(publication),
+        release_date=publication.pmc_release_date if publication.in_pmc else None,
+        book_accession=publication.book_accession,
+        as_of=as_of,
+    )
+    return mark_safe(html)  # noqa: S308 - entry_html cleans the markup and escapes every other value
 
 
 @register.simple_tag

@@ -126,9 +126,8 @@ def test_a_refresh_that_cannot_take_the_lock_leaves_the_running_one_alone(ncbi):
         assert refresh_page(page).status == "skipped"
     live.refresh_from_db()
     assert live.status == "running"
-    stale = RefreshRun.objects.create(
-        page=page, started_at=timezone.now() - datetime.timedelta(seconds=LOCK_SECONDS + 60)
-    )
+    long_ago = timezone.now() - datetime.timedelta(seconds=LOCK_SECONDS + 60)
+    stale = RefreshRun.objects.create(page=page, started_at=long_ago)
     with page_lock(page.pk):
         refresh_page(page)
     stale.refresh_from_db()
@@ -151,3 +150,26 @@ def test_a_pinned_entry_that_left_the_search_is_still_rechecked(ncbi):
     assert efetch.params["id"] == str(GUT_2017)
     assert Publication.objects.get(pmid=GUT_2017).title.startswith("Leucocyte telomere length")
     assert listed_pmids(page) == [GUT_2017, SEASON]
+
+
+def test_due_for_recheck_is_two_indexed_queries_oldest_first_and_limited(
+    django_assert_num_queries, monkeypatch
+):
+    page = make_page()
+    searched = [PublicationFactory() for _ in range(3)]
+    pinned, fresh_pinned, elsewhere = PublicationFactory(), PublicationFactory(), PublicationFactory()
+    PageListingFactory(page=page, publication=pinned, pinned=True)
+    PageListingFactory(page=page, publication=fresh_pinned, pinned=True)
+    PageListingFactory(page=make_page(query="other"), publication=elsewhere, pinned=True)
+    for days, publication in zip([40, 90, 60, 70, 35], [*searched, pinned, elsewhere], strict=True):
+        age([publication.pmid], by=datetime.timedelta(days=days))
+    found = [p.pmid for p in searched] + [pinned.pmid, 1]  # a pinned one the search found too
+
+    with django_assert_num_queries(2):
+        due = Publication.objects.due_for_recheck(page, found)
+
+    assert due == [searched[1].pmid, pinned.pmid, searched[2].pmid, searched[0].pmid]
+    monkeypatch.setattr("publications.models.RECHECK_PER_REFRESH", 2)
+    assert Publication.objects.due_for_recheck(page, found) == due[:2]
+    with django_assert_num_queries(1):
+        assert Publication.objects.due_for_recheck(page, []) == [pinned.pmid]

@@ -1,0 +1,209 @@
+"""Print how fast PubMed records are parsed and stored into PostgreSQL, beside lxml's raw parse (the limit).
+
+usage: .venv/bin/python benchmarks/ingest.py [--records 10000] [--pg postgres://postgres@127.0.0.1:5432]
+
+It builds one efetch response of N records (the fixture articles of tests/fixtures/pubmed/efetch, repeated
+with distinct PMIDs), creates a throw-away database (cancerindex_bench_ingest, dropped at the end), and prints
+records/s for: raw lxml (whole tree, and streamed), the project's parser (whole tree on the fixture files,
+streamed on the big response), and parse + store into PostgreSQL (all new, then all re-fetched). Peak memory
+(max RSS of a fresh process) is measured for the streamed ingest at N/10 and N records: flat means equal.
+Figures, not assertions: compare runs on the same machine.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures" / "pubmed" / "efetch"
+DB = "cancerindex_bench_ingest"
+HEAD = b'<?xml version="1.0" ?>\n<!DOCTYPE PubmedArticleSet PUBLIC '
+HEAD += b'"-//NLM//DTD PubMedArticle, 1st January 2025//EN" '
+HEAD += b'"https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd">\n<PubmedArticleSet>\n'
+
+
+def setup_django(pg: str) -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="cancerindex.settings",
+        DATABASE_URL=f"{pg}/{DB}",
+        REDIS_URL=os.environ.get("BENCHMARK_REDIS_URL", "redis://127.0.0.1:6379/13"),
+        SECRET_KEY="benchmark-only",  # noqa: S106 - a scratch database
+    )
+    import django
+
+    django.setup()
+
+
+def build_response(count: int, path: Path) -> int:
+    """One efetch response of ``count`` articles with distinct PMIDs; returns its size in bytes."""
+    from lxml import etree
+
+    from publications.pubmed import parse_efetch
+
+    articles = [
+        r.source_xml for f in sorted(FIXTURES.glob("*.xml")) for r in parse_efetch(f.read_bytes()).records
+    ]
+    with path.open("wb") as out:
+        out.write(HEAD)
+        for number in range(count):
+            element = etree.fromstring(articles[number % len(articles)])
+            element.find(
+                "MedlineCitation/PMID" if element.tag == "PubmedArticle" else "BookDocument/PMID"
+            ).text = str(90_000_000 + number)
+            out.write(etree.tostring(element) + b"\n")
+        out.write(b"</PubmedArticleSet>\n")
+    return path.stat().st_size
+
+
+def timed(fn):
+    start = time.perf_counter()
+    count = fn()
+    return count, time.perf_counter() - start
+
+
+def raw_whole(path: Path) -> int:
+    from lxml import etree
+
+    return len(etree.parse(str(path)).getroot().findall("PubmedArticle")) + 0
+
+
+def raw_streamed(path: Path) -> int:
+    from lxml import etree
+
+    count = 0
+    for _, element in etree.iterparse(str(path), tag=("PubmedArticle", "PubmedBookArticle"), load_dtd=False):
+        count += 1
+        element.clear()
+        while element.getprevious() is not None:
+            del element.getparent()[0]
+    return count
+
+
+def fixture_files_rates() -> tuple[float, float]:
+    """Articles/s on the fixture files themselves: raw lxml vs the project's ``parse_efetch`` (best of 5)."""
+    from lxml import etree
+
+    from publications.pubmed import parse_efetch
+
+    blobs = [f.read_bytes() for f in sorted(FIXTURES.glob("*.xml"))]
+    count = sum(len(parse_efetch(b).records) for b in blobs)
+    raw = min(
+        timed(lambda: [etree.fromstring(b).findall(".//PubmedArticle") for b in blobs])[1] for _ in range(5)
+    )
+    ours = min(timed(lambda: [parse_efetch(b) for b in blobs])[1] for _ in range(5))
+    return count / raw, count / ours
+
+
+def parse_streamed(path: Path) -> int:
+    from publications.pubmed.parser import iter_efetch
+
+    with path.open("rb") as source:
+        return sum(1 for _ in iter_efetch(source))
+
+
+def ingest(path: Path) -> int:
+    """Parse and store, as a refresh does: streamed records, stored in batches, in one transaction."""
+    from django.db import transaction
+
+    from publications.models import Publication
+    from publications.pubmed.parser import iter_efetch
+
+    counted = []
+
+    def records(source):
+        for record in iter_efetch(source):
+            counted.append(1)
+            yield record
+
+    with path.open("rb") as source, transaction.atomic():
+        Publication.objects.store_records(records(source))
+    return len(counted)
+
+
+def child(path: Path) -> None:
+    """Run in a fresh process: ingest the file, then print this process's peak memory (VmHWM, MB)."""
+    ingest(path)
+    status = Path("/proc/self/status").read_text()  # VmHWM: ru_maxrss would carry the parent's over exec
+    print(int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) / 1024)
+
+
+def peak_memory(path: Path, pg: str) -> float:
+    out = subprocess.run(  # noqa: S603 - this same script
+        [sys.executable, __file__, "--pg", pg, "--child", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(out.stdout.split()[-1])
+
+
+def recreate_database(pg: str, drop_only: bool = False) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{pg}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+        if not drop_only:
+            conn.execute(f"CREATE DATABASE {DB}")
+
+
+def report(records: int, pg: str, scratch: Path) -> None:
+    from django.core.management import call_command
+
+    from publications.models import Publication
+
+    big, small = scratch / "big.xml", scratch / "small.xml"
+    size = build_response(records, big)
+    build_response(records // 10, small)
+    print(f"efetch response: {records:,} records, {size / 1e6:.1f} MB (fixture articles, distinct PMIDs)")
+    lxml_files, ours_files = fixture_files_rates()
+    ratio = ours_files / lxml_files
+    print(
+        f"fixture files: raw lxml {lxml_files:,.0f} articles/s; parse_efetch {ours_files:,.0f} ({ratio:.3f})"
+    )
+    rows = [("lxml raw parse, whole tree (limit)", *timed(lambda: raw_whole(big)))]
+    rows.append(("lxml raw iterparse, streamed", *timed(lambda: raw_streamed(big))))
+    rows.append(("iter_efetch parse only", *timed(lambda: parse_streamed(big))))
+    call_command("migrate", verbosity=0)
+    rows.append(("parse + store, all new (INSERT)", *timed(lambda: ingest(big))))
+    rows.append(("parse + store, all re-fetched (UPDATE)", *timed(lambda: ingest(big))))
+    assert Publication.objects.filter(pmid__gte=90_000_000).count() == records
+    limit = rows[0][1] / rows[0][2]
+    for name, count, seconds in rows:
+        print(f"  {name:40s} {count / seconds:9,.0f} records/s  ratio to lxml {count / seconds / limit:.3f}")
+    Publication.objects.all().delete()
+    small_peak = peak_memory(small, pg)
+    Publication.objects.all().delete()
+    big_peak = peak_memory(big, pg)
+    print(f"peak memory of a fresh process ingesting: {records // 10:,} records {small_peak:.0f} MB; "
+          f"{records:,} records {big_peak:.0f} MB (response file {size / 1e6:.0f} MB)")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=10_000)
+    parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        setup_django(args.pg)
+        return child(args.child)
+    recreate_database(args.pg)
+    try:
+        setup_django(args.pg)
+        print(f"machine: {os.cpu_count()} cores; PostgreSQL at {args.pg}")
+        with tempfile.TemporaryDirectory(prefix="cancerindex-ingest-") as scratch:
+            report(args.records, args.pg, Path(scratch))
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        recreate_database(args.pg, drop_only=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+# The edge cache of `make stack` (README: Caching), for Varnish 7.1 (Debian's package).
+# The backend (gunicorn) is in backend.vcl, which deploy/varnish/start writes from WEB_BIND.
+#
+# - Anonymous GETs of the site are cached as Django's Cache-Control says (s-maxage; only "public"
+#   responses without Set-Cookie or Vary: Cookie are stored), one copy for every reader: the
+#   readers' own cookies (the feedback visitor cookie) are dropped on the way in.
+# - A session cookie (signed-in staff), /admin/, /preview/ and anything but GET/HEAD pass: never
+#   stored, never served from the cache.
+# - Stale-if-error: a copy is kept a day past its TTL; if the backend fails (down, 5xx) the request
+#   restarts and is served that copy.
+# - BAN (Django's cancerindex/edge.py, on commit), only from this machine: X-Ban-Url is a regex of
+#   URLs; every matching object goes, whatever its Host.
+vcl 4.1;
+
+include "backend.vcl";
+
+acl purgers {
+    "127.0.0.1";
+    "::1";
+}
+
+sub vcl_recv {
+    if (req.restarts == 0) {
+        unset req.http.X-Edge-Stale;
+        unset req.http.X-Edge-Cacheable;
+    }
+    if (req.method == "BAN") {
+        if (client.ip !~ purgers) {
+            return (synth(403, "Forbidden"));
+        }
+        if (!req.http.X-Ban-Url) {
+            return (synth(400, "X-Ban-Url missing"));
+        }
+        ban("obj.http.X-Url ~ " + req.http.X-Ban-Url);
+        return (synth(200, "Banned"));
+    }
+    if (req.method != "GET" && req.method != "HEAD") {
+        return (pass);
+    }
+    if (req.url ~ "^/(admin|preview)/" || req.http.Authorization || req.http.Cookie ~ "(^|;\s*)sessionid=") {
+        return (pass);
+    }
+    unset req.http.Cookie;
+    # Two copies per URL, gzipped and plain, each served as stored (no gunzip per request): Django
+    # compresses once per render. http_gzip_support is off (deploy/varnish/start), so this is the key.
+    if (req.http.Accept-Encoding ~ "gzip") {
+        set req.http.Accept-Encoding = "gzip";
+    } else {
+        unset req.http.Accept-Encoding;
+    }
+    set req.http.X-Edge-Cacheable = "1";
+    if (req.http.X-Edge-Stale) {
+        set req.grace = 24h;  # the backend failed: any copy within grace is better than an error
+    } else {
+        set req.grace = 0s;   # while the backend answers, readers get the current page, fetched once
+    }
+    return (hash);
+}
+
+sub vcl_backend_response {
+    set beresp.http.X-Url = bereq.url;
+    if (beresp.status >= 500 && bereq.is_bgfetch) {
+        return (abandon);  # keep the copy we have
+    }
+    if (bereq.uncacheable) {
+        return (deliver);
+    }
+    if (beresp.http.Set-Cookie || beresp.http.Cache-Control !~ "public" || beresp.http.Vary ~ "(?i)cookie"
+            || beresp.http.Cache-Control ~ "(private|no-store|no-cache)") {
+        set beresp.ttl = 0s;
+        set beresp.uncacheable = true;
+        return (deliver);
+    }
+    set beresp.grace = 24h;
+    return (deliver);
+}
+
+sub vcl_backend_error {
+    if (bereq.is_bgfetch) {
+        return (abandon);
+    }
+}
+
+sub vcl_deliver {
+    if (resp.status >= 500 && req.http.X-Edge-Cacheable && !req.http.X-Edge-Stale) {
+        set req.http.X-Edge-Stale = "1";
+        return (restart);
+    }
+    unset resp.http.X-Url;
+    if (obj.hits > 0) {
+        set resp.http.X-Cache = "HIT";
+    } else {
+        set resp.http.X-Cache = "MISS";
+    }
+}

@@ -1,0 +1,174 @@
+"""Through the real proxy: hits never reach gunicorn, changes show within 1 s, one render per purge."""
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.edge
+
+PAGE = "/treatments/biological-therapies/interleukin-2/"
+SECTION = "/treatments/biological-therapies/"
+# The commit's time, printed by the process that changes the page. ``treatments.cache`` is imported by
+# TreatmentsConfig.ready() in the site; here it is imported too, so these tests check the edge alone.
+CHANGE = """
+import time, treatments.cache
+from django.db import transaction
+from treatments import workflow
+from treatments.models import TreatmentPage, Section
+page = TreatmentPage.objects.filter(slug="interleukin-2").first()
+with transaction.atomic():
+{body}
+print(time.time())
+"""
+
+
+def change(site, body: str) -> float:
+    """Run ``body`` (indented, in one transaction) in another process; when it committed."""
+    return float(site.manage(code=CHANGE.format(body=body)).split()[-1])
+
+
+def get(site, path, **headers):
+    return httpx.get(site.edge + path, headers=headers, timeout=10)
+
+
+def visible_within_a_second(site, path, check, committed):
+    """Poll the edge until ``check(response)``; the time since the commit must stay under 1 s."""
+    while True:
+        response = get(site, path)
+        if check(response):
+            return time.time() - committed
+        assert time.time() - committed < 1.0, f"{path} still old 1 s after the commit"
+        time.sleep(0.02)
+
+
+def test_a_cached_hit_does_not_reach_the_backend(site):
+    get(site, PAGE)
+    before = site.backend_requests()
+    responses = [get(site, PAGE, **{"Accept-Encoding": "gzip"}) for _ in range(5)]
+    assert site.backend_requests() == before
+    assert all(r.headers["X-Cache"] == "HIT" for r in responses)
+    assert responses[0].headers["Content-Encoding"] == "gzip"
+    assert "set-cookie" not in responses[0].headers
+    assert get(site, PAGE, **{"If-None-Match": responses[0].headers["ETag"]}).status_code == 304
+    plain = [get(site, PAGE, **{"Accept-Encoding": "identity"}) for _ in range(2)]  # its own copy, as stored
+    assert "Content-Encoding" not in plain[1].headers and plain[1].headers["X-Cache"] == "HIT"
+    assert plain[1].text == responses[0].text
+
+
+def test_readers_cookies_do_not_split_the_cache(site):
+    get(site, PAGE)
+    before = site.backend_requests()
+    response = get(site, PAGE, Cookie="ci_visitor=abc; csrftoken=" + "x" * 32)
+    assert response.headers["X-Cache"] == "HIT" and site.backend_requests() == before
+
+
+def test_an_edit_is_visible_within_a_second(site):
+    get(site, PAGE)
+    edit = """
+    workflow.save_draft(page, {**workflow.content_of(page), "title": "Edited at the edge"})
+    workflow.publish(page)"""
+    committed = change(site, edit)
+    visible_within_a_second(site, PAGE, lambda r: "Edited at the edge" in r.text, committed)
+    visible_within_a_second(site, SECTION, lambda r: "Edited at the edge" in r.text, committed)
+
+
+def test_a_publish_is_visible_within_a_second(site):
+    get(site, SECTION)
+    publish = """
+    new = TreatmentPage.objects.create(section=page.section, slug="edge-new", title="Brand new page")
+    workflow.save_draft(new, {**workflow.content_of(new), "description": "<p>New.</p>"})
+    workflow.publish(new)"""
+    committed = change(site, publish)
+    visible_within_a_second(site, SECTION, lambda r: "Brand new page" in r.text, committed)
+    assert get(site, SECTION + "edge-new/").status_code == 200
+
+
+def test_a_refresh_is_visible_within_a_second(site):
+    get(site, PAGE)
+    committed = change(
+        site,
+        """    import datetime
+    from django.utils import timezone
+    page.record_change(reason="list", at=timezone.make_aware(datetime.datetime(2031, 1, 2, 12)))""",
+    )
+    visible_within_a_second(site, PAGE, lambda r: "02 January, 2031" in r.text, committed)
+
+
+def test_a_deletion_is_visible_within_a_second(site):
+    create = """
+    TreatmentPage.objects.create(section=page.section, slug="edge-gone", title="Soon gone", published=True)"""
+    change(site, create)
+    assert get(site, SECTION + "edge-gone/").status_code == 200
+    assert "Soon gone" in get(site, SECTION).text
+    committed = change(site, """    TreatmentPage.objects.get(slug="edge-gone").delete()""")
+    visible_within_a_second(site, SECTION + "edge-gone/", lambda r: r.status_code == 404, committed)
+    visible_within_a_second(site, SECTION, lambda r: "Soon gone" not in r.text, committed)
+
+
+def test_fifty_readers_of_a_just_purged_page_cause_one_render(site):
+    get(site, PAGE)
+    change(site, """    page.record_change(reason="content")""")
+    before = site.backend_requests()
+    with ThreadPoolExecutor(50) as pool:
+        statuses = list(pool.map(lambda _: get(site, PAGE).status_code, range(50)))
+    assert statuses == [200] * 50
+    assert site.backend_requests() - before == 1
+
+
+def test_staff_never_get_a_cached_page_and_readers_never_get_theirs(site):
+    session = site.manage(
+        code="""
+import treatments.cache
+from django.contrib.auth import get_user_model
+from django.test import Client
+user, _ = get_user_model().objects.get_or_create(username="edge-editor", defaults={"is_staff": True})
+client = Client()
+client.force_login(user)
+print(client.cookies["sessionid"].value)"""
+    ).split()[-1]
+    change(site, """    page.record_change(reason="content")""")  # nothing cached for the page now
+    staff = {"Cookie": f"sessionid={session}"}
+    before = site.backend_requests()
+    for _ in range(2):
+        response = get(site, PAGE, **staff)
+        assert response.headers["X-Cache"] == "MISS"
+        assert "private" in response.headers["Cache-Control"]
+    assert site.backend_requests() - before == 2  # each staff request went to the backend
+    reader = get(site, PAGE)
+    assert reader.headers["X-Cache"] == "MISS"  # the staff's responses were not kept for readers
+    assert site.backend_requests() - before == 3
+    assert get(site, PAGE, **staff).headers["X-Cache"] == "MISS"  # and the reader's copy is not the staff's
+
+
+def test_the_vote_passes_the_edge_and_is_refused_from_another_site(site):
+    page_id = site.manage(
+        code="""
+from treatments.models import TreatmentPage
+print(TreatmentPage.objects.get(slug="interleukin-2").pk)"""
+    ).split()[-1]
+    url = f"{site.edge}/feedback/{page_id}/"
+    ours = httpx.post(url, data={"useful": "yes"}, headers={"Origin": site.edge}, timeout=10)
+    assert ours.status_code == 303 and ours.headers["Location"].endswith("?voted=yes#feedback")
+    theirs = httpx.post(url, data={"useful": "yes"}, headers={"Origin": "https://evil.example"}, timeout=10)
+    assert theirs.status_code == 403
+    assert "Thank you for your feedback." in get(site, PAGE + "?voted=yes").text
+    assert "Thank you for your feedback." not in get(site, PAGE).text
+
+
+def test_a_stopped_backend_still_serves_the_last_copy(site):
+    fresh = get(site, PAGE)
+    assert fresh.status_code == 200
+    site.stop_backend()
+    try:
+        time.sleep(EDGE_TTL_PLUS)
+        stale = get(site, PAGE)
+        assert stale.status_code == 200
+        assert stale.text == fresh.text
+        assert get(site, "/admin/").status_code == 503  # what is never cached has no copy to serve
+    finally:
+        site.start_backend()
+
+
+EDGE_TTL_PLUS = 2.5

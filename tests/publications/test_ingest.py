@@ -1,0 +1,123 @@
+"""Streaming ingest: records read one at a time from an efetch response and stored in batches."""
+
+import dataclasses
+import io
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from publications.models import Publication, PublicationQuerySet
+from publications.pubmed import parse_efetch
+from publications.pubmed.errors import MalformedResponse
+from publications.pubmed.parser import iter_efetch
+from publications.pubmed.records import ParseResult
+
+EFETCH = Path(__file__).resolve().parents[1] / "fixtures" / "pubmed" / "efetch"
+FILES = sorted(EFETCH.glob("*.xml"))
+
+
+@pytest.mark.parametrize("path", FILES, ids=[path.name for path in FILES])
+def test_streaming_reads_what_the_whole_document_parser_reads(path):
+    data = path.read_bytes()
+    try:
+        whole = parse_efetch(data)
+    except MalformedResponse:
+        pytest.skip("a whole-response error: covered by the parser's own tests")
+    streamed = ParseResult()
+    assert list(iter_efetch(io.BytesIO(data), result=streamed)) == whole.records
+    assert streamed.deleted_pmids == whole.deleted_pmids
+    assert [p.pmid for p in streamed.problems] == [p.pmid for p in whole.problems]
+
+
+def test_streaming_refuses_declared_entities():
+    article = (EFETCH / "metapub-11636720.xml").read_bytes().split(b"<PubmedArticleSet>", 1)[1]
+    declared = b'<?xml version="1.0"?><!DOCTYPE PubmedArticleSet [<!ENTITY x "boom">]>'
+    data = declared + b"<PubmedArticleSet>" + article
+    with pytest.raises(MalformedResponse):
+        list(iter_efetch(io.BytesIO(data)))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"<eFetchResult><ERROR>Empty id list</ERROR></eFetchResult>", b"<ERROR>Bad</ERROR>", b"<Other/>"],
+)
+def test_streaming_reports_ncbi_errors_and_unexpected_documents(data):
+    with pytest.raises(MalformedResponse):
+        list(iter_efetch(io.BytesIO(data)))
+
+
+def test_streaming_reports_malformed_xml():
+    with pytest.raises(MalformedResponse):
+        list(iter_efetch(io.BytesIO(b"<PubmedArticleSet><PubmedArticle>")))
+
+
+def records(count, start=40_000_000):
+    template = parse_efetch((EFETCH / "metapub-11636720.xml").read_bytes()).records[0]
+    for number in range(count):
+        yield dataclasses.replace(template, pmid=start + number)
+
+
+@pytest.mark.django_db
+def test_store_records_takes_a_stream_and_stores_it_in_batches(django_assert_max_num_queries):
+    with django_assert_max_num_queries(8 * 5):  # a few statements per batch of 5, never one per record
+        assert Publication.objects.store_records(records(25), batch_size=5) == 25
+    stored = Publication.objects.filter(pmid__gte=40_000_000)
+    assert stored.count() == 25
+    assert all(row.rendered_entry.startswith('<li class="publication') for row in stored)
+    assert Publication.objects.store_records(records(25), batch_size=10) == 0  # re-fetched: updated
+
+
+@pytest.mark.django_db
+def test_a_refetch_rewrites_the_stored_entry():
+    (record,) = records(1)
+    Publication.objects.store_records([record])
+    Publication.objects.store_records([dataclasses.replace(record, title="Corrected <i>title</i>.")])
+    assert "Corrected <i>title</i>." in Publication.objects.get(pmid=record.pmid).rendered_entry
+
+
+@pytest.mark.django_db
+def test_a_parse_error_mid_stream_reaches_the_caller():
+    def broken():
+        yield from records(3)
+        raise MalformedResponse("truncated")
+
+    with pytest.raises(MalformedResponse):
+        Publication.objects.store_records(broken(), batch_size=2)
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the COPY path runs on PostgreSQL only")
+def test_postgresql_copies_new_records_and_upserts_refetched_ones():
+    assert Publication.objects.store_records(records(7, start=41_000_000), batch_size=4) == 7
+    assert Publication.objects.store_records(records(9, start=41_000_000), batch_size=4) == 2
+    assert Publication.objects.filter(pmid__gte=41_000_000).count() == 9
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the COPY path runs on PostgreSQL only")
+def test_postgresql_falls_back_to_the_upsert_when_another_refresh_inserted_first(monkeypatch):
+    Publication.objects.store_records(records(2, start=42_000_000))
+    original = PublicationQuerySet.filter
+
+    def blind_lookup(self, *args, **kwargs):  # as if the rows were inserted after the lookup
+        return (
+            original(self, *args, **kwargs).none()
+            if "pmid__in" in kwargs
+            else original(self, *args, **kwargs)
+        )
+
+    monkeypatch.setattr(PublicationQuerySet, "filter", blind_lookup)
+    assert Publication.objects.store_records(records(3, start=42_000_000)) == 1
+    monkeypatch.undo()
+    assert Publication.objects.filter(pmid__gte=42_000_000).count() == 3
+
+
+@pytest.mark.django_db
+def test_stored_records_are_cleaned_whatever_built_them():
+    (record,) = records(1, start=43_000_000)
+    unsafe = dataclasses.replace(record, title="<script>x()</script><i>T</i> & co")
+    Publication.objects.store_records([unsafe])
+    stored = Publication.objects.get(pmid=43_000_000)
+    assert stored.title == "<i>T</i> &amp; co"
+    assert "<script" not in stored.rendered_entry and "<i>T</i> &amp; co" in stored.rendered_entry

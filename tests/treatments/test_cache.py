@@ -1,0 +1,308 @@
+"""The page cache through Django (no edge): one copy for every anonymous reader, purged on commit.
+
+Runs on local memory in embedded mode and on Redis when REDIS_URL is set (settings pick the cache).
+"""
+
+import gzip
+import io
+import subprocess
+import sys
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.cache import caches
+from django.core.management import call_command
+from django.http import HttpResponse
+from django.test import Client, RequestFactory
+
+from tests.factories import SectionFactory, TreatmentPageFactory
+from treatments import cache, workflow
+
+pytestmark = pytest.mark.django_db
+
+READER_HEADERS = {"Accept-Encoding": "gzip"}
+
+
+@pytest.fixture(autouse=True)
+def page_cache(settings):
+    """The page cache on and empty: a version of its own, so nothing else in a shared Redis is cleared."""
+    settings.PAGE_CACHE_ENABLED = True
+    settings.PAGE_CACHE_VERSION = f"test-{uuid.uuid4().hex}"
+    return caches[settings.PAGE_CACHE_ALIAS]
+
+
+@pytest.fixture
+def treatment():
+    parent = SectionFactory(slug="treatments", title="Treatments")
+    section = SectionFactory(parent=parent, slug="biological", title="Biological")
+    return TreatmentPageFactory(section=section, slug="il-2", title="Interleukin 2")
+
+
+def get(url, client=None, **headers):
+    return (client or Client()).get(url, headers=headers)
+
+
+def reader_urls(treatment):
+    return [
+        "/",
+        treatment.section.parent.get_absolute_url(),
+        treatment.section.get_absolute_url(),
+        treatment.get_absolute_url(),
+    ]
+
+
+def test_urls_for_a_page_are_the_page_its_sections_and_home(treatment):
+    assert sorted(cache.urls_for(treatment)) == sorted(reader_urls(treatment))
+
+
+def test_reader_pages_carry_nothing_of_one_reader(treatment):
+    for url in reader_urls(treatment):
+        response = get(url, Client(headers={"cookie": "ci_visitor=abc; csrftoken=" + "x" * 32}))
+        assert response.status_code == 200, url
+        assert not response.cookies, url
+        assert "cookie" not in response.get("Vary", "").lower(), url
+        assert b"csrfmiddlewaretoken" not in response.content, url
+        assert "public" in response["Cache-Control"] and "s-maxage=" in response["Cache-Control"]
+        assert "stale-if-error=" in response["Cache-Control"]
+        assert response["ETag"] and response["Last-Modified"]
+
+
+def test_revalidation_answers_304(treatment):
+    first = get(treatment.get_absolute_url())
+    assert get(treatment.get_absolute_url(), **{"If-None-Match": first["ETag"]}).status_code == 304
+    assert (
+        get(treatment.get_absolute_url(), **{"If-Modified-Since": first["Last-Modified"]}).status_code == 304
+    )
+    assert get(treatment.get_absolute_url(), **{"If-None-Match": 'W/"other"'}).status_code == 200
+
+
+def test_a_pages_last_modified_is_when_it_last_changed(treatment):
+    workflow.publish(treatment)  # stamps content_changed_at
+    treatment.refresh_from_db()
+    response = get(treatment.get_absolute_url())
+    assert response["Last-Modified"] == cache.http_date(treatment.last_updated.timestamp())
+
+
+def test_the_second_request_is_served_from_the_cache_without_a_query(treatment, django_assert_num_queries):
+    first = get(treatment.get_absolute_url(), **READER_HEADERS)
+    assert first["X-Page-Cache"] == "MISS"
+    with django_assert_num_queries(0):
+        second = get(treatment.get_absolute_url(), **READER_HEADERS)
+    assert second["X-Page-Cache"] == "HIT"
+    assert second.content == first.content
+    assert second["Content-Encoding"] == "gzip"
+    assert b"Interleukin 2" in gzip.decompress(second.content)
+    assert b"Interleukin 2" in get(treatment.get_absolute_url()).content  # plain, for readers without gzip
+
+
+def warm(treatment):
+    for url in reader_urls(treatment):
+        get(url)
+        assert get(url)["X-Page-Cache"] == "HIT"
+
+
+def test_a_publish_purges_the_page_its_sections_and_home_on_commit(
+    treatment, django_capture_on_commit_callbacks
+):
+    warm(treatment)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        workflow.save_draft(treatment, {**workflow.content_of(treatment), "title": "Aldesleukin"})
+        workflow.publish(treatment)
+    assert get(treatment.get_absolute_url())["X-Page-Cache"] == "HIT"  # not before the commit
+    for callback in callbacks:
+        callback()
+    for url in reader_urls(treatment):
+        assert get(url)["X-Page-Cache"] == "MISS", url
+    assert b"Aldesleukin" in get(treatment.get_absolute_url()).content
+
+
+def test_a_refresh_purges_the_page(treatment, django_capture_on_commit_callbacks):
+    warm(treatment)
+    with django_capture_on_commit_callbacks(execute=True):
+        treatment.record_change(reason="list")
+    assert get(treatment.get_absolute_url())["X-Page-Cache"] == "MISS"
+
+
+def test_a_deletion_purges_the_page_and_its_section(treatment, django_capture_on_commit_callbacks):
+    warm(treatment)
+    with django_capture_on_commit_callbacks(execute=True):
+        treatment.delete()
+    assert get(treatment.get_absolute_url()).status_code == 404
+    assert b"Interleukin 2" not in get(treatment.section.get_absolute_url()).content
+
+
+def test_a_section_rename_purges_every_page_below_it(treatment, django_capture_on_commit_callbacks):
+    warm(treatment)
+    with django_capture_on_commit_callbacks(execute=True):
+        treatment.section.parent.title = "Therapies"
+        treatment.section.parent.save()
+    assert b"Therapies" in get(treatment.get_absolute_url()).content  # the breadcrumb
+
+
+def test_a_rolled_back_change_purges_nothing(treatment, django_capture_on_commit_callbacks):
+    warm(treatment)
+    with django_capture_on_commit_callbacks(execute=False):
+        treatment.record_change(reason="content")
+    assert get(treatment.get_absolute_url())["X-Page-Cache"] == "HIT"
+
+
+def test_staff_never_get_a_cached_page_and_readers_never_get_theirs(treatment, settings):
+    staff = get_user_model().objects.create_user("editor", password="x", is_staff=True)
+    editor = Client()
+    editor.force_login(staff)
+    get(treatment.get_absolute_url())  # a reader's copy is in the cache
+    for _ in range(2):
+        response = get(treatment.get_absolute_url(), editor)
+        assert "X-Page-Cache" not in response
+        assert "private" in response["Cache-Control"] and "no-store" in response["Cache-Control"]
+    assert get(treatment.get_absolute_url())["X-Page-Cache"] == "HIT"  # still the reader's copy
+    settings.PAGE_CACHE_VERSION += "-again"
+    get(treatment.get_absolute_url(), editor)
+    assert get(treatment.get_absolute_url())["X-Page-Cache"] == "MISS"  # the editor's render was not kept
+
+
+def test_while_one_request_renders_a_purged_page_the_others_get_the_stale_copy(
+    treatment, page_cache, django_assert_num_queries
+):
+    get(treatment.get_absolute_url())
+    cache.purge([treatment.get_absolute_url()])
+    entry_key = cache._keys(RequestFactory().get(treatment.get_absolute_url()))[0]
+    page_cache.add(entry_key + ":lock", 1, timeout=10)  # someone else is rendering it
+    with django_assert_num_queries(0):
+        response = get(treatment.get_absolute_url())
+    assert response["X-Page-Cache"] == "STALE"
+    assert response["Cache-Control"] == "no-cache"  # never kept downstream
+    page_cache.delete(entry_key + ":lock")
+    assert get(treatment.get_absolute_url())["X-Page-Cache"] == "MISS"
+
+
+def test_concurrent_requests_for_a_purged_page_render_it_once(treatment, monkeypatch):
+    """Without a stale copy, the readers who arrive during the render wait for it."""
+    renders = []
+    real = cache._render
+
+    def slow_render(request, get_response):
+        renders.append(request.path)
+        threading.Event().wait(0.3)
+        return real(request, get_response)
+
+    monkeypatch.setattr(cache, "_render", slow_render)
+    results = []
+
+    def reader():
+        results.append(cache._serve(RequestFactory().get("/x/"), lambda request: HttpResponse(b"page")))
+
+    threads = [threading.Thread(target=reader) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(renders) == 1
+    assert sorted(r["X-Page-Cache"] for r in results) == ["HIT"] * 7 + ["MISS"]
+
+
+def test_with_the_cache_off_pages_still_tell_the_edge_how_to_cache(treatment, settings):
+    settings.PAGE_CACHE_ENABLED = False
+    response = get(treatment.get_absolute_url())
+    assert "X-Page-Cache" not in response
+    assert "public" in response["Cache-Control"] and response["ETag"]
+
+
+def test_other_pages_are_not_kept(treatment):
+    assert get("/no-such-treatment/").status_code == 404
+    assert "X-Page-Cache" not in get("/no-such-treatment/")
+    assert "X-Page-Cache" not in get("/about/")
+
+
+class BanRecorder(BaseHTTPRequestHandler):
+    bans: list = []
+
+    def do_BAN(self):
+        self.bans.append(self.headers["X-Ban-Url"])
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def edge_server(settings):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BanRecorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings.EDGE_PURGE_URL = f"http://127.0.0.1:{server.server_port}/"
+    BanRecorder.bans = []
+    yield BanRecorder.bans
+    server.shutdown()
+
+
+def test_a_change_bans_its_urls_at_the_edge_on_commit(
+    treatment, edge_server, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        treatment.record_change(reason="list")
+    (pattern,) = edge_server
+    assert pattern.startswith("^(?:") and pattern.endswith(r")(?:\?.*)?$")
+    for url in reader_urls(treatment):
+        assert url.replace("-", r"\-") in pattern
+
+
+def test_a_move_bans_everything_at_the_edge(treatment, edge_server, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        treatment.section.slug = "biologicals"
+        treatment.section.save()
+    assert set(edge_server) == {"^/"}
+
+
+def test_an_edge_that_is_down_is_logged_not_raised(settings, caplog):
+    settings.EDGE_PURGE_URL = "http://127.0.0.1:9/"
+    assert cache.edge.ban("^/") is False
+    assert "Edge purge failed" in caplog.text
+
+
+def test_hashed_static_files_are_cached_for_a_year(settings, tmp_path):
+    settings.STATIC_ROOT = tmp_path
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
+    call_command("collectstatic", interactive=False, verbosity=0, stdout=io.StringIO())
+    (hashed,) = [p for p in (tmp_path / "css").glob("site.*.css")]
+    response = Client().get(f"/static/css/{hashed.name}", headers={"Accept-Encoding": "gzip"})
+    assert response.status_code == 200
+    max_age = int(response["Cache-Control"].split("max-age=")[1].split(",")[0])
+    assert max_age >= 365 * 24 * 3600 and "public" in response["Cache-Control"]
+    assert response["Content-Encoding"] == "gzip"
+
+
+def test_every_process_purges_not_only_the_web_one():
+    """A command or a Celery worker never loads the URLconf: the purge must be connected at start-up
+    (``TreatmentsConfig.ready()`` imports ``treatments.cache``)."""
+    code = "from treatments.changes import page_changed; print(page_changed.has_listeners())"
+    done = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.split()[-1] == "True", done.stderr
+
+
+def test_only_known_query_strings_are_kept(treatment):
+    get(treatment.get_absolute_url() + "?voted=yes")
+    assert get(treatment.get_absolute_url() + "?voted=yes")["X-Page-Cache"] == "HIT"
+    assert "X-Page-Cache" not in get(treatment.get_absolute_url() + "?utm_source=junk")
+
+
+def test_a_cache_that_is_down_serves_the_page_uncached(treatment, monkeypatch):
+    def down(*args, **kwargs):
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(cache, "_cache", lambda: type("Down", (), {"get_many": down})())
+    response = get(treatment.get_absolute_url())
+    assert response.status_code == 200 and "X-Page-Cache" not in response

@@ -1,0 +1,362 @@
+"""The page cache: readers' pages, stored whole, served without touching the database.
+
+Readers' pages (views marked ``@reader_page``: home, sections, treatment pages) are the same for every
+anonymous reader, so ``PageCacheMiddleware`` keeps each one's response, plain and gzipped, in the
+Django cache (Redis in production, local memory when embedded) under a key per URL (path and query
+string) and ``PAGE_CACHE_VERSION``. A request with a session cookie (signed-in staff) never reads nor
+feeds it, and gets ``Cache-Control: private, no-store``.
+
+Purging marks entries stale instead of deleting them: every entry records the generation of its path
+and the site-wide generation it was rendered under, and a purge sets new ones. A stale entry then
+serves the readers who arrive while one request, holding a short lock, renders the fresh page: a hot
+page is rendered once per change, not once per waiting reader.
+
+``urls_for(page)`` is the one rule of which URLs show a page. They are purged here and at the edge
+(``cancerindex.edge``) when ``page_changed`` (or a page's deletion) commits; a section's change or any
+move (a new ``PathRedirect``) can touch every breadcrumb below it, and purges everything.
+"""
+
+import gzip
+import hashlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import caches
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+from django.http import HttpResponse
+from django.urls import Resolver404, resolve, reverse
+from django.utils.cache import add_never_cache_headers, get_conditional_response
+from django.utils.http import http_date, parse_http_date_safe
+
+from cancerindex import edge
+
+from . import paths
+from .changes import page_changed
+from .models import PathRedirect, Section, TreatmentPage
+
+log = logging.getLogger(__name__)
+
+# Browsers revalidate every time (max-age=0: an edit shows on the next visit, as a cheap 304 when
+# nothing changed); shared caches keep a page for s-maxage, and may serve it stale while fetching
+# (stale-while-revalidate) or while the site is down (stale-if-error). Purges make changes visible.
+CACHE_CONTROL = "public, max-age=0, s-maxage={s}, stale-while-revalidate={s}, stale-if-error=86400"
+STALE_CONTROL = "no-cache"  # a stale copy served during a render: never stored by anyone downstream
+LOCK_SECONDS = 10  # the longest a render may hold a URL's lock
+WAIT_SECONDS = 3.0  # how long a request without a stale copy waits for another's render
+POLL_SECONDS = 0.02
+SITE_GENERATION = "site"
+# Query strings the cache keeps a copy for (the vote's thanks, a section's later pages); any other
+# (tracking tags, junk) is rendered, not stored, so nobody can fill the cache with variants of a URL.
+QUERY_PARAMETERS = {"voted", "page"}
+# Response headers the cache sets itself on every copy it serves; the rest are stored as rendered.
+OWN_HEADERS = {
+    "content-length",
+    "content-encoding",
+    "etag",
+    "last-modified",
+    "cache-control",
+    "vary",
+    "expires",
+}
+
+
+def reader_page(view):
+    """Marks a view whose anonymous GET responses are the same for every reader: the cache may keep them."""
+    view.reader_page = True
+    return view
+
+
+# --- Which URLs show a page -----------------------------------------------------------------------
+
+
+def urls_for(page) -> list[str]:
+    """Every reader URL that shows ``page``: itself, its section and each section above it, and home."""
+    section_path = page.section.path
+    own = paths.page_path(section_path, page.slug)
+    nodes = [own, *paths.ancestors(section_path)]
+    return [reverse("treatments:node", kwargs={"path": p}) for p in nodes] + [reverse("treatments:home")]
+
+
+# --- Purging, on commit ---------------------------------------------------------------------------
+
+
+def purge_on_commit(urls=None) -> None:
+    """Purge these URLs (None: everything) once the current transaction commits, never before.
+
+    Outside a transaction that is at once; a rolled-back change purges nothing.
+    """
+    urls = None if urls is None else sorted(set(urls))
+    transaction.on_commit(lambda: purge_everything() if urls is None else purge(urls), robust=True)
+
+
+def purge(urls) -> None:
+    """Mark these paths' entries (every query string) stale here, then ban them at the edge."""
+    _cache().set_many({_generation_key(url): _token() for url in urls}, timeout=_generation_seconds())
+    edge.purge(urls)
+
+
+def purge_everything() -> None:
+    _cache().set(_generation_key(SITE_GENERATION), _token(), timeout=_generation_seconds())
+    edge.purge_everything()
+
+
+@receiver(page_changed, dispatch_uid="page-cache-purge")
+def _page_changed(sender, page, **kwargs):
+    purge_on_commit(urls_for(page))
+
+
+@receiver(post_save, sender=TreatmentPage, dispatch_uid="page-cache-purge-saved")
+def _page_saved(sender, instance, raw=False, **kwargs):
+    """A save that is not a ``record_change`` (a review date, a setting that applies at once) shows too."""
+    if not raw and instance.section_id:
+        purge_on_commit(urls_for(instance))
+
+
+@receiver(post_delete, sender=TreatmentPage, dispatch_uid="page-cache-purge-deleted")
+def _page_deleted(sender, instance, **kwargs):
+    purge_on_commit(urls_for(instance))  # URLs worked out now, while its section is still there
+
+
+@receiver(post_save, sender=Section, dispatch_uid="page-cache-purge-section")
+@receiver(post_delete, sender=Section, dispatch_uid="page-cache-purge-section-deleted")
+@receiver(post_save, sender=PathRedirect, dispatch_uid="page-cache-purge-moved")
+def _tree_changed(sender, raw=False, **kwargs):
+    """A section's title, intro, place or path, or a move: every page below shows it in its breadcrumb."""
+    if not raw:
+        purge_on_commit(None)
+
+
+# --- The cache's entries --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One rendered page as stored: both encodings, so a hit neither renders nor compresses."""
+
+    generations: tuple
+    stored_at: float
+    headers: tuple
+    body: bytes
+    gzipped: bytes
+    etag: str
+    last_modified: int
+
+    def is_fresh(self, generations) -> bool:
+        age = time.time() - self.stored_at
+        return self.generations == generations and age < settings.PAGE_CACHE_SECONDS
+
+
+def _cache():
+    return caches[settings.PAGE_CACHE_ALIAS]
+
+
+def _token() -> str:
+    return uuid.uuid4().hex
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:40]
+
+
+def _generation_seconds() -> int:
+    """A generation outlives every entry stored under it; once gone, those entries can only be stale."""
+    return 2 * settings.PAGE_CACHE_KEEP_SECONDS
+
+
+def _generation_key(path: str) -> str:
+    """Not versioned: a process running with another PAGE_CACHE_VERSION still purges the web's entries."""
+    return f"page-gen:{_digest(path)}"
+
+
+def _keys(request) -> tuple[str, str, str]:
+    """The entry's key (path and query string), its path's generation, and the site's generation."""
+    url = request.get_full_path()
+    entry = f"page:{settings.PAGE_CACHE_VERSION}:{_digest(url)}"
+    return entry, _generation_key(request.path), _generation_key(SITE_GENERATION)
+
+
+class CacheDown(Exception):
+    """The cache did not answer a lookup."""
+
+
+def _lookup(keys) -> tuple[Entry | None, tuple]:
+    """The stored entry and the current generations, in one round trip (MGET)."""
+    try:
+        found = _cache().get_many(keys)
+    except Exception as exc:  # Redis down or unreachable: whatever the client raises
+        raise CacheDown from exc
+    return found.get(keys[0]), (found.get(keys[1]), found.get(keys[2]))
+
+
+def _settle(keys, generations) -> tuple:
+    """Generations to render under, created if missing (evicted or never purged), before rendering.
+
+    An entry stored under a generation that was missing could come back to life if the key is evicted
+    again, so a missing one is replaced by a new token first; ``add`` keeps a purge that raced us.
+    """
+    if None not in generations:
+        return generations
+    cache = _cache()
+    for key, generation in zip(keys[1:], generations, strict=True):
+        if generation is None:
+            cache.add(key, _token(), timeout=_generation_seconds())
+    current = cache.get_many(keys[1:])
+    return (current.get(keys[1]), current.get(keys[2]))
+
+
+def _shareable(response) -> bool:
+    """A complete page with nothing of one reader in it: no cookie set or read, not marked private."""
+    if response.status_code != 200 or response.streaming or response.cookies:
+        return False
+    if "cookie" in response.get("Vary", "").lower():
+        return False
+    return not any(word in response.get("Cache-Control", "") for word in ("private", "no-store", "no-cache"))
+
+
+def _entry(response, generations) -> Entry | None:
+    """What to store of a rendered response, or None if it must not be shared (or is not a page)."""
+    if not _shareable(response):
+        return None
+    body = response.content
+    modified = parse_http_date_safe(response.get("Last-Modified", "")) or int(time.time())
+    return Entry(
+        generations=generations,
+        stored_at=time.time(),
+        headers=tuple((k, v) for k, v in response.items() if k.lower() not in OWN_HEADERS),
+        body=body,
+        gzipped=gzip.compress(body, compresslevel=6, mtime=0),
+        etag=f'W/"{hashlib.sha256(body).hexdigest()[:32]}"',
+        last_modified=modified,
+    )
+
+
+# --- Serving --------------------------------------------------------------------------------------
+
+
+def _accepts_gzip(request) -> bool:
+    return "gzip" in request.headers.get("Accept-Encoding", "").lower()
+
+
+def _respond(request, entry: Entry, state: str):
+    """A copy of the entry for this request: gzipped if accepted, 304 if the reader's copy is current."""
+    gzipped = _accepts_gzip(request)
+    body = entry.gzipped if gzipped else entry.body
+    response = HttpResponse(body)
+    for name, value in entry.headers:
+        response[name] = value
+    response["Content-Length"] = str(len(body))
+    if gzipped:
+        response["Content-Encoding"] = "gzip"
+    response["Vary"] = "Accept-Encoding"
+    response["ETag"] = entry.etag
+    response["Last-Modified"] = http_date(entry.last_modified)
+    stale = state == "STALE"
+    response["Cache-Control"] = (
+        STALE_CONTROL if stale else CACHE_CONTROL.format(s=settings.EDGE_CACHE_SECONDS)
+    )
+    response["X-Page-Cache"] = state
+    return get_conditional_response(
+        request, etag=entry.etag, last_modified=entry.last_modified, response=response
+    )
+
+
+def _render(request, get_response):
+    """The full page, as a reader without a copy would get it: no 304, no compression (done once, here)."""
+    saved = {k: request.META.pop(k) for k in list(request.META) if k in _UNCONDITIONAL}
+    try:
+        return get_response(request)
+    finally:
+        request.META.update(saved)
+
+
+_UNCONDITIONAL = {"HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_ACCEPT_ENCODING", "HTTP_RANGE"}
+
+
+def _wait_for_render(keys) -> Entry | None:
+    """Another request is rendering this URL: wait for its entry, or until it gives up its lock."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    cache, lock = _cache(), keys[0] + ":lock"
+    while time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+        found = cache.get_many([*keys, lock])
+        entry, generations = found.get(keys[0]), (found.get(keys[1]), found.get(keys[2]))
+        if entry is not None and entry.is_fresh(generations):
+            return entry
+        if lock not in found:
+            return None
+    return None
+
+
+def _serve(request, get_response):
+    """A hit from the cache; else one render per URL at a time, the others served a stale copy or waiting."""
+    keys = _keys(request)
+    entry, generations = _lookup(keys)
+    if entry is not None and entry.is_fresh(generations):
+        return _respond(request, entry, "HIT")
+    cache, lock = _cache(), keys[0] + ":lock"
+    held = cache.add(lock, 1, timeout=LOCK_SECONDS)
+    if not held:
+        if entry is not None:
+            return _respond(request, entry, "STALE")
+        if (rendered := _wait_for_render(keys)) is not None:
+            return _respond(request, rendered, "HIT")
+    try:
+        generations = _settle(keys, generations)
+        response = _render(request, get_response)
+        fresh = _entry(response, generations)
+        if fresh is None:
+            return response
+        cache.set(keys[0], fresh, timeout=settings.PAGE_CACHE_KEEP_SECONDS)
+    finally:
+        if held:
+            cache.delete(lock)
+    return _respond(request, fresh, "MISS")
+
+
+def _public(request, response):
+    """Caches off (``PAGE_CACHE=0``): the same headers for the edge and browsers, nothing stored here."""
+    if _shareable(response):
+        response["Cache-Control"] = CACHE_CONTROL.format(s=settings.EDGE_CACHE_SECONDS)
+    return response
+
+
+def _is_reader_page(request) -> bool:
+    try:
+        match = resolve(request.path_info)
+    except Resolver404:
+        return False
+    return getattr(match.func, "reader_page", False)
+
+
+class PageCacheMiddleware:
+    """Readers' pages from the cache; staff's never cached. Sits above sessions, so a hit costs no query."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.method not in ("GET", "HEAD") or not _is_reader_page(request):
+            return self.get_response(request)
+        if settings.SESSION_COOKIE_NAME in request.COOKIES:  # signed in (or was): bypass, and say so
+            response = self.get_response(request)
+            add_never_cache_headers(response)
+            return response
+        if not settings.PAGE_CACHE_ENABLED or not set(request.GET) <= QUERY_PARAMETERS:
+            return _public(request, self.get_response(request))
+        try:
+            return _serve(request, self.get_response)
+        except CacheDown as exc:  # the page, uncached, rather than an error
+            log.warning("Page cache unavailable: %s", exc.__cause__)
+            return _public(request, self.get_response(request))
+
+
+def last_modified(response, when):
+    """Stamp a page's response with the time its content last changed (``TreatmentPage.last_updated``)."""
+    if when is not None and response.status_code == 200:
+        response["Last-Modified"] = http_date(when.timestamp())
+    return response
