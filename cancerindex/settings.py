@@ -8,6 +8,7 @@ Two modes, one code base:
 Defaults are production-safe: DEBUG is off unless asked for.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -25,11 +26,13 @@ if not EMBEDDED and not (DATABASE_URL and REDIS_URL):
     # Half of production would run tasks in-process and keep locks per process: refuse it.
     raise ImproperlyConfigured("Set both DATABASE_URL and REDIS_URL (production), or neither (embedded).")
 
+# Public (it is in this file): cancerindex/wsgi.py serves with it only with DEBUG on or under runserver.
+EMBEDDED_SECRET_KEY = "django-insecure-embedded-mode-only-never-use-in-production"  # noqa: S105
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
     if not EMBEDDED:
         raise ImproperlyConfigured("SECRET_KEY must be set in production (DATABASE_URL and REDIS_URL set).")
-    SECRET_KEY = "django-insecure-embedded-mode-only-never-use-in-production"  # noqa: S105
+    SECRET_KEY = EMBEDDED_SECRET_KEY
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -49,12 +52,15 @@ INSTALLED_APPS = [
     "reversion",
     "django_prose_editor",
     "django_celery_beat",
+    "axes",
     "treatments",
     "publications",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Above the page cache, so cached pages get the policy too (README: Security).
+    "cancerindex.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Readers' pages from the page cache, above sessions and auth, so a hit runs no query (README: Caching).
     "treatments.cache.PageCacheMiddleware",
@@ -68,6 +74,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: turns a lockout into its 429 page
 ]
 
 ROOT_URLCONF = "cancerindex.urls"
@@ -92,6 +99,8 @@ SQLITE_PATH = env.path("SQLITE_PATH", default=BASE_DIR / "db.sqlite3")  # embedd
 DATABASES = {"default": env.db_url_config(DATABASE_URL or f"sqlite:///{SQLITE_PATH}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60 if DATABASE_URL else 0)
+# A kept connection the server dropped (restart, pg_terminate_backend) is replaced, not a reader's 500.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Take the write lock when a transaction starts, so concurrent writers wait instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {})["transaction_mode"] = "IMMEDIATE"
@@ -119,6 +128,23 @@ PAGE_CACHE_KEEP_SECONDS = 24 * 3600  # kept this long, to serve stale while one 
 EDGE_CACHE_SECONDS = env.int("EDGE_CACHE_SECONDS", default=60)  # s-maxage: shared caches keep a page
 # Where the edge (Varnish, `make stack`) takes BAN requests, e.g. http://127.0.0.1:8000/; unset: no edge.
 EDGE_PURGE_URL = env.str("EDGE_PURGE_URL", default="")
+
+# Sign-in throttling (django-axes, README: Security): 5 failures for one username from one address lock
+# that pair out for 30 minutes; other users and addresses still sign in. The address is the one
+# client_address() reads, so behind our proxy (TRUST_X_FORWARDED_FOR) it is the reader's, not the proxy's.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "treatments.views.client_address"
+# The log names the account and address locked out (whom to unlock, what to block); never a password.
+AXES_SENSITIVE_PARAMETERS = []
+# After signing in with no (or an off-site) `next`, editors land on the admin, not /accounts/profile/.
+LOGIN_REDIRECT_URL = "admin:index"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -151,7 +177,32 @@ X_FRAME_OPTIONS = "DENY"
 if env.bool("HTTPS", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
-    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=3600)
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+    # The proxy should redirect plain HTTP itself; this catches any request that reaches us without it.
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+
+# Content-Security-Policy (cancerindex/security.py, README: Security): strict on readers' pages (only our
+# own scripts and styles, nothing inline), and what the admin's editor needs on /admin/.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+# django-prose-editor's import map is an inline <script type="importmap">, and the admin's templates and
+# widgets use style attributes: the admin (staff only) allows inline scripts and styles, nothing else.
+CSP_ADMIN_DIRECTIVES = {
+    "script-src": ["'self'", "'unsafe-inline'"],
+    "style-src": ["'self'", "'unsafe-inline'"],
+}
 
 LOGGING = {
     "version": 1,

@@ -10,7 +10,13 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.paginator import Paginator
 from django.db import connection
-from django.http import Http404, HttpResponseBadRequest, HttpResponseForbidden, HttpResponsePermanentRedirect
+from django.http import (
+    Http404,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseForbidden,
+    HttpResponsePermanentRedirect,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -21,7 +27,7 @@ from django.views.decorators.http import require_POST
 from publications.citation import entry_for_date
 from publications.models import PageListing, Publication
 
-from . import cache, paths
+from . import cache, paths, ratelimit
 from .models import Feedback, Section, TreatmentPage
 
 VISITOR_COOKIE = "ci_visitor"
@@ -147,6 +153,8 @@ def feedback(request, page_id):
     """
     if not _same_site(request):
         return HttpResponseForbidden("Votes are taken from this site's own pages only.")
+    if not ratelimit.vote_allowed(client_address(request)):
+        return _too_many_votes()
     page = get_object_or_404(TreatmentPage.objects.published(), pk=page_id)
     answer = request.POST.get("useful")
     if answer not in ("yes", "no"):
@@ -172,6 +180,19 @@ def feedback(request, page_id):
     return response
 
 
+def _too_many_votes():
+    """429 before any query: a flood costs the database nothing, and the reader is told to wait."""
+    window = getattr(settings, "FEEDBACK_RATE_NETWORK", ratelimit.NETWORK_RATE)[1]
+    response = HttpResponse(
+        "Too many votes from your address or network: please try again in a few minutes.",
+        status=429,
+        content_type="text/plain; charset=utf-8",
+    )
+    response["Retry-After"] = str(window)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
 def _same_site(request) -> bool:
     """Does the POST come from our own pages? Browsers send Origin (or at least Referer) on a form POST.
 
@@ -187,14 +208,17 @@ def _same_site(request) -> bool:
 
 
 def _visitor_token(request):
-    """The visitor's cookie; else a token from address and browser, so cookie-less repeats count once."""
+    """The visitor's cookie; else a token from the address alone, so cookie-less repeats count once.
+
+    Not address and User-Agent: a script that changes its User-Agent each time would count each time.
+    """
     token = request.get_signed_cookie(VISITOR_COOKIE, default=None)
     if token:
         return token
-    fingerprint = f"{client_address(request)}|{request.META.get('HTTP_USER_AGENT', '')}"
-    return (
-        hashlib.sha256(fingerprint.encode()).hexdigest()[:32] if fingerprint != "|" else secrets.token_hex(16)
-    )
+    address = client_address(request)
+    if not address:
+        return secrets.token_hex(16)
+    return hashlib.sha256(f"address|{address}".encode()).hexdigest()[:32]
 
 
 def client_address(request):

@@ -88,6 +88,8 @@ class Site:
             "EDGE_PURGE_URL": self.edge + "/",
             "EDGE_CACHE_SECONDS": str(EDGE_TTL),
             "TRUST_X_FORWARDED_FOR": "1",
+            # cancerindex/wsgi.py refuses to serve with the embedded key.
+            "SECRET_KEY": os.environ.get("SECRET_KEY") or uuid.uuid4().hex,
         }
         self.gunicorn = None
 
@@ -97,10 +99,12 @@ class Site:
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    def start_backend(self):
+    def start_backend(self, threads=4):
+        """threads=1: gunicorn's sync workers, as the Procfile runs them."""
+        self.threads = threads
         self.gunicorn = subprocess.Popen(
             [VENV_BIN / "gunicorn", "cancerindex.wsgi", "--bind", f"127.0.0.1:{self.web_port}",
-             "--workers", "2", "--threads", "4", "--access-logfile", str(self.access_log)],
+             "--workers", "2", "--threads", str(threads), "--access-logfile", str(self.access_log)],
             cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         wait_for(f"http://127.0.0.1:{self.web_port}/")
@@ -117,12 +121,17 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
+    yield from running_site(tmp_path_factory)
+
+
+def running_site(tmp_path_factory, threads=4):
+    """A Site with its gunicorn and varnishd running, stopped when the generator is closed."""
     if not have_varnish():
         pytest.fail("varnishd is missing and CI is set: .ci/run installs Debian's varnish")
     site = Site(tmp_path_factory.mktemp("edge"))
     site.manage("migrate", "--noinput", "--verbosity", "0")
     site.manage("load_demo")
-    site.start_backend()
+    site.start_backend(threads=threads)
     env = site.env | {
         "VARNISH_WORKDIR": str(site.workdir / "varnish"),
         "EDGE_LISTEN": f"127.0.0.1:{site.edge_port}",

@@ -6,12 +6,21 @@ Referer) is refused instead, and the thanks comes from the URL, not the session.
 
 import lxml.html
 import pytest
+from django.core.cache import cache
 from django.test import Client
 
 from tests.factories import TreatmentPageFactory
 from treatments.models import Feedback
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """The vote limits live in the cache, which outlives a test: each test starts with full budgets."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 def vote(client, page, answer, **extra):
@@ -129,3 +138,61 @@ def test_a_forged_forwarded_header_is_ignored_without_a_proxy():
     for forged in ["198.51.100.1", "198.51.100.2"]:
         vote(Client(REMOTE_ADDR="203.0.113.5", headers={"x-forwarded-for": forged}), page, "yes")
     assert Feedback.objects.filter(page=page).count() == 1
+
+
+def test_a_flood_with_changing_user_agents_and_no_cookie_moves_the_totals_by_a_handful():
+    page = TreatmentPageFactory()
+    for n in range(200):
+        vote(Client(REMOTE_ADDR="203.0.113.7", headers={"user-agent": f"Bot/{n}"}), page, "yes")
+    assert Feedback.objects.filter(page=page).count() <= 3
+
+
+def test_a_flood_from_one_network_is_limited_and_told_why(settings):
+    settings.TRUST_X_FORWARDED_FOR = True  # behind our proxy: the address it saw, many in one /24
+    page = TreatmentPageFactory()
+    statuses = []
+    for n in range(200):
+        reader = Client(REMOTE_ADDR="127.0.0.1", headers={"x-forwarded-for": f"198.51.100.{n % 250 + 1}"})
+        statuses.append(vote(reader, page, "yes").status_code)
+    assert Feedback.objects.filter(page=page).count() <= 30
+    assert statuses.count(429) >= 170
+    refused = vote(Client(REMOTE_ADDR="127.0.0.1", headers={"x-forwarded-for": "198.51.100.99"}), page, "no")
+    assert refused.status_code == 429
+    assert "try again in a few minutes" in refused.content.decode()
+    assert int(refused["Retry-After"]) > 0
+    assert "no-store" in refused["Cache-Control"]
+    elsewhere = Client(REMOTE_ADDR="127.0.0.1", headers={"x-forwarded-for": "192.0.2.10"})
+    assert vote(elsewhere, page, "yes").status_code == 303  # another network still votes
+
+
+def test_an_ipv6_flood_from_one_64_is_limited():
+    page = TreatmentPageFactory()
+    for n in range(100):
+        vote(Client(REMOTE_ADDR=f"2001:db8:1:2::{n + 1:x}"), page, "yes")
+    assert Feedback.objects.filter(page=page).count() <= 30
+
+
+def test_one_address_is_limited_however_many_pages_it_votes_on():
+    pages = TreatmentPageFactory.create_batch(15)
+    statuses = [vote(Client(REMOTE_ADDR="203.0.113.8"), page, "yes").status_code for page in pages]
+    assert statuses.count(303) == 10 and statuses.count(429) == 5
+
+
+def test_a_normal_reader_can_still_vote_on_several_pages_and_change_their_mind():
+    client, pages = Client(REMOTE_ADDR="203.0.113.20"), TreatmentPageFactory.create_batch(3)
+    for page in pages:
+        assert vote(client, page, "yes").status_code == 303
+    assert vote(client, pages[0], "no").status_code == 303
+    assert Feedback.objects.filter(useful=True).count() == 2
+    assert Feedback.objects.filter(useful=False).count() == 1
+
+
+def test_votes_go_through_when_the_cache_is_down(monkeypatch):
+    from treatments import ratelimit
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("cache down")
+
+    monkeypatch.setattr(ratelimit.caches["default"], "add", unreachable)
+    page = TreatmentPageFactory()
+    assert vote(Client(), page, "yes").status_code == 303
