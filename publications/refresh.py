@@ -8,6 +8,7 @@ recorded on a RefreshRun for editors.
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +23,15 @@ from . import pubmed
 from .limits import record_problems
 from .locks import LockUnavailable, PageLocked, page_lock
 from .models import PageListing, Publication, RefreshRun
-from .pubmed import EutilsClient, EutilsError, PubmedParseError, PubmedRecord, parse_efetch, parse_esearch
+from .pubmed import (
+    EutilsClient,
+    EutilsError,
+    ParseResult,
+    PubmedParseError,
+    PubmedRecord,
+    iter_efetch,
+    parse_esearch,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -163,16 +172,16 @@ def fetch_records(eutils: EutilsClient, plan: Plan) -> Download:
     refuse, are skipped and reported; records not asked for are dropped."""
     download, skipped, asked = Download(), [], set(plan.to_fetch)
     for _batch, xml in eutils.efetch_batches(plan.to_fetch):
-        with _unreadable("article records"):
-            result = parse_efetch(xml)
-        for record in result.records:
-            if record.pmid not in asked:  # never store what we did not ask for, however much is sent
-                continue
-            if problems := record_problems(record):
-                download.warnings.append(f"Skipped PMID {record.pmid}: {'; '.join(problems)}")
-                skipped.append(record.pmid)
-            else:
-                download.records.append(record)
+        result = ParseResult()
+        with _unreadable("article records"):  # one article in memory at a time, however large the answer
+            for record in iter_efetch(io.BytesIO(xml), result=result):
+                if record.pmid not in asked:  # never store what we did not ask for, however much is sent
+                    continue
+                if problems := record_problems(record):
+                    download.warnings.append(f"Skipped PMID {record.pmid}: {'; '.join(problems)}")
+                    skipped.append(record.pmid)
+                else:
+                    download.records.append(record)
         download.deleted += result.deleted_pmids  # NCBI's word on what it withdrew, asked or not
         download.warnings += [f"Skipped PMID {p.pmid or '?'}: {p.message}" for p in result.problems]
         skipped += [p.pmid for p in result.problems]

@@ -4,7 +4,8 @@ What it offers:
 
 - ``make_client(...)`` builds an ``EutilsClient`` whose request rate is shared through Redis when
   there is one; ``esearch`` and ``efetch``/``efetch_batches`` return NCBI's raw XML.
-- ``parse_esearch`` and ``parse_efetch`` turn that XML into the plain records of ``records``
+- ``parse_esearch`` and ``parse_efetch`` (``iter_efetch``: one article at a time) turn that XML into
+  the plain records of ``records``
   (``SearchResult``, ``ParseResult`` of ``PubmedRecord``).
 - Every failure is an ``EutilsError`` whose message an editor can read; the subclasses say whether
   to fix the query, try again later, or fetch less.
@@ -22,7 +23,7 @@ from publications.pubmed.errors import (
     PubmedParseError,
     ResponseTooLarge,
 )
-from publications.pubmed.parser import parse_efetch, parse_esearch
+from publications.pubmed.parser import iter_efetch, parse_efetch, parse_esearch
 from publications.pubmed.records import (
     AbstractSection,
     Author,
@@ -46,6 +47,7 @@ __all__ = [
     "PubmedRecord",
     "ResponseTooLarge",
     "SearchResult",
+    "iter_efetch",
     "make_client",
     "parse_efetch",
     "parse_esearch",
