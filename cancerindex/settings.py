@@ -109,7 +109,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The cache may live in its own Redis database (CACHE_URL), so clearing it never touches the queue.
 CACHE_URL = env.str("CACHE_URL", default=REDIS_URL)
 if CACHE_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+    # Django's Redis cache, reusing one client per connection pool (cancerindex/redis_cache.py).
+    CACHES = {"default": {"BACKEND": "cancerindex.redis_cache.RedisCache", "LOCATION": CACHE_URL}}
 else:
     CACHES = {
         "default": {
