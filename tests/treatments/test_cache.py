@@ -99,6 +99,33 @@ def test_the_second_request_is_served_from_the_cache_without_a_query(treatment, 
     assert b"Interleukin 2" in get(treatment.get_absolute_url()).content  # plain, for readers without gzip
 
 
+def test_a_hit_fetches_only_the_generations_when_this_process_has_the_page(
+    treatment, page_cache, monkeypatch
+):
+    """The ~85 KB entry crosses the network once per process and change, not on every hit."""
+    fetched, get_one, get_many = [], page_cache.get, page_cache.get_many
+
+    def spy_one(key, *args, **kwargs):
+        fetched.extend([key] if key.startswith("page:") else [])  # an entry, not a generation
+        return get_one(key, *args, **kwargs)
+
+    def spy_many(keys, *args, **kwargs):
+        fetched.extend(key for key in keys if key.startswith("page:"))
+        return get_many(keys, *args, **kwargs)
+
+    monkeypatch.setattr(page_cache, "get", spy_one)
+    monkeypatch.setattr(page_cache, "get_many", spy_many)
+    cache._recent._entries.clear()
+    assert get(treatment.get_absolute_url())["X-Page-Cache"] == "MISS"  # rendered here, kept here
+    fetched.clear()
+    assert get(treatment.get_absolute_url())["X-Page-Cache"] == "HIT"
+    assert fetched == []
+    cache._recent._entries.clear()  # as in another process: it fetches the entry once, then keeps it
+    assert get(treatment.get_absolute_url())["X-Page-Cache"] == "HIT"
+    assert get(treatment.get_absolute_url())["X-Page-Cache"] == "HIT"
+    assert len(fetched) == 1
+
+
 def warm(treatment):
     for url in reader_urls(treatment):
         get(url)
