@@ -10,6 +10,7 @@ changes since the page's previous revision, in words for editors.
 from __future__ import annotations
 
 import reversion
+from django.db.models import Q
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 from reversion.signals import post_revision_commit
@@ -25,9 +26,7 @@ reversion.register(WebResource)
 
 def snapshot(page: TreatmentPage) -> dict:
     """The page as a revision keeps it (``PageRevision``'s fields)."""
-    curated = PageListing.objects.filter(page=page).filter(pinned=True) | PageListing.objects.filter(
-        page=page, hidden=True
-    )
+    curated = PageListing.objects.filter(Q(pinned=True) | Q(hidden=True), page=page)
     return {
         "content": workflow.working_content(page),
         "live": page.published,
@@ -35,7 +34,9 @@ def snapshot(page: TreatmentPage) -> dict:
         "curation": [
             {"publication": listing.publication_id, "title": listing.publication.title_text}
             | {"pinned": listing.pinned, "hidden": listing.hidden}
-            for listing in curated.select_related("publication").order_by("publication_id")
+            for listing in curated.select_related("publication")
+            .defer("publication__source_xml", "publication__rendered_entry", "publication__abstract")
+            .order_by("publication_id")
         ],
     }
 
