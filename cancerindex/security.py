@@ -20,6 +20,8 @@ _built: dict[bool, str] = {}  # admin or not -> the header's value
 def _forget(setting, **kwargs):
     if setting.startswith(("CONTENT_SECURITY_POLICY", "CSP_")):
         _built.clear()
+    if setting in ("ROOT_URLCONF", "FORCE_SCRIPT_NAME"):
+        _admin_prefix.clear()
 
 
 class ContentSecurityPolicyMiddleware(CSPMiddleware):
@@ -45,7 +47,13 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
 
 
 def _is_admin(request) -> bool:
-    return request.path_info.startswith(reverse("admin:index"))
+    urlconf = getattr(request, "urlconf", None)
+    if (prefix := _admin_prefix.get(urlconf)) is None:
+        prefix = _admin_prefix[urlconf] = reverse("admin:index", urlconf=urlconf)
+    return request.path_info.startswith(prefix)
+
+
+_admin_prefix: dict = {}  # urlconf -> the admin's URL: reversed once per process, not per response
 
 
 def _is_static_policy(request, response) -> bool:

@@ -125,6 +125,9 @@ PAGE_CACHE_ENABLED = env.bool("PAGE_CACHE", default=True)
 PAGE_CACHE_ALIAS = "default"
 PAGE_CACHE_VERSION = env.str("PAGE_CACHE_VERSION", default="1")  # change it when templates change
 PAGE_CACHE_SECONDS = env.int("PAGE_CACHE_SECONDS", default=600)  # fresh for; purges end it sooner
+# How often a process reads a page's generations again before serving its own copy: a purge from
+# another process shows within this (the goal is 1 s from commit); one from this process at once.
+PAGE_CACHE_RECHECK_SECONDS = env.float("PAGE_CACHE_RECHECK_SECONDS", default=0.5)
 PAGE_CACHE_KEEP_SECONDS = 24 * 3600  # kept this long, to serve stale while one request re-renders
 EDGE_CACHE_SECONDS = env.int("EDGE_CACHE_SECONDS", default=60)  # s-maxage: shared caches keep a page
 # Where the edge (Varnish, `make stack`) takes BAN requests, e.g. http://127.0.0.1:8000/; unset: no edge.

@@ -97,11 +97,13 @@ def purge_on_commit(urls=None) -> None:
 
 def purge(urls) -> None:
     """Mark these paths' entries (every query string) stale here, then ban them at the edge."""
+    _recent.forget_checks()
     _cache().set_many({_generation_key(url): _token() for url in urls}, timeout=_generation_seconds())
     edge.purge(urls)
 
 
 def purge_everything() -> None:
+    _recent.forget_checks()
     _cache().set(_generation_key(SITE_GENERATION), _token(), timeout=_generation_seconds())
     edge.purge_everything()
 
@@ -186,39 +188,57 @@ class CacheDown(Exception):
 
 
 class _Recent:
-    """This process's copies of the entries it served last, so a hit fetches only the generations.
+    """This process's copies of the entries it served last, and when their generations were last read.
 
     An entry is some 85 KB (both encodings); its generations are a few bytes. A copy is used only
-    while it is fresh under the current generations, exactly as the shared entry would be: a purge
-    (new generations) or age sends the next request back to the shared cache.
+    while it is fresh under the current generations, exactly as the shared entry would be. Those are
+    read again at most every ``PAGE_CACHE_RECHECK_SECONDS``: in between, a hit touches neither Redis
+    nor the database. A purge from this process forgets every check at once; one from another
+    process (a worker's refresh, another web machine) shows here within that interval.
     """
 
     SIZE = 64
 
     def __init__(self) -> None:
         self._entries: OrderedDict[str, Entry] = OrderedDict()
+        self._checked: dict[str, float] = {}
 
     def get(self, key: str, generations) -> Entry | None:
         entry = self._entries.get(key)
         if entry is None or not entry.is_fresh(generations):
             return None
         self._entries.move_to_end(key)
+        self._checked[key] = time.monotonic()
         return entry
+
+    def checked(self, key: str) -> Entry | None:
+        """The copy, if its generations were read within the recheck interval and it is still fresh."""
+        checked_at = self._checked.get(key)
+        if checked_at is None or time.monotonic() - checked_at >= settings.PAGE_CACHE_RECHECK_SECONDS:
+            return None
+        entry = self._entries.get(key)
+        return entry if entry is not None and entry.is_fresh(entry.generations) else None
 
     def keep(self, key: str, entry: Entry | None) -> None:
         if entry is None:
             return
         self._entries[key] = entry
         self._entries.move_to_end(key)
+        self._checked.pop(key, None)  # a copy from the shared cache: its generations are checked next time
         while len(self._entries) > self.SIZE:
-            self._entries.popitem(last=False)
+            self._checked.pop(self._entries.popitem(last=False)[0], None)
+
+    def forget_checks(self) -> None:
+        self._checked.clear()
 
 
 _recent = _Recent()
 
 
 def _lookup(keys) -> tuple[Entry | None, tuple]:
-    """The entry and the current generations: one small round trip for a page this process has."""
+    """The entry and the current generations: none or one small round trip for a page this process has."""
+    if (entry := _recent.checked(keys[0])) is not None:
+        return entry, entry.generations
     try:
         found = _cache().get_many(keys[1:])
         generations = (found.get(keys[1]), found.get(keys[2]))

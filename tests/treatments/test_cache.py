@@ -8,6 +8,7 @@ import io
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -124,6 +125,46 @@ def test_a_hit_fetches_only_the_generations_when_this_process_has_the_page(
     assert get(treatment.get_absolute_url())["X-Page-Cache"] == "HIT"
     assert get(treatment.get_absolute_url())["X-Page-Cache"] == "HIT"
     assert len(fetched) == 1
+
+
+def test_within_the_recheck_interval_a_hit_asks_the_cache_nothing(
+    treatment, page_cache, monkeypatch, settings
+):
+    settings.PAGE_CACHE_RECHECK_SECONDS = 60
+    asked, get_many = [], page_cache.get_many
+    monkeypatch.setattr(
+        page_cache, "get_many", lambda keys, *a, **kw: asked.append(keys) or get_many(keys, *a, **kw)
+    )
+    get(treatment.get_absolute_url())
+    assert get(treatment.get_absolute_url())["X-Page-Cache"] == "HIT"  # reads the generations once
+    asked.clear()
+    for _ in range(3):
+        assert get(treatment.get_absolute_url())["X-Page-Cache"] == "HIT"
+    assert asked == []
+
+
+def test_a_purge_from_this_process_shows_at_once_inside_the_recheck_interval(
+    treatment, settings, django_capture_on_commit_callbacks
+):
+    settings.PAGE_CACHE_RECHECK_SECONDS = 60
+    warm(treatment)
+    with django_capture_on_commit_callbacks(execute=True):
+        workflow.save_draft(treatment, {**workflow.content_of(treatment), "title": "Aldesleukin"})
+        workflow.publish(treatment)
+    response = get(treatment.get_absolute_url())
+    assert response["X-Page-Cache"] == "MISS"
+    assert b"Aldesleukin" in response.content
+
+
+def test_a_purge_from_another_process_shows_once_the_interval_has_passed(treatment, page_cache, settings):
+    """Another process's purge is a new generation in the shared cache, unseen by this one's copies."""
+    settings.PAGE_CACHE_RECHECK_SECONDS = 0.2
+    url = treatment.get_absolute_url()
+    get(url)
+    assert get(url)["X-Page-Cache"] == "HIT"
+    page_cache.set(cache._generation_key(url), "another-process", timeout=60)  # what purge() writes there
+    time.sleep(0.25)
+    assert get(url)["X-Page-Cache"] in ("MISS", "STALE")  # rendered again, never the old copy as fresh
 
 
 def warm(treatment):
