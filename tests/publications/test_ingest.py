@@ -123,3 +123,17 @@ def test_stored_records_are_cleaned_whatever_built_them():
     stored = Publication.objects.get(pmid=43_000_000)
     assert stored.title == "<i>T</i> &amp; co"
     assert "<script" not in stored.rendered_entry and "<i>T</i> &amp; co" in stored.rendered_entry
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="column compression is PostgreSQL's")
+def test_large_columns_are_compressed_with_lz4_on_postgresql():
+    """pglz made compressing each record's XML the slowest part of storing it (0006_lz4_compression)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attname, attcompression FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0",
+            [Publication._meta.db_table],
+        )
+        compression = dict(cursor.fetchall())
+    assert compression["source_xml"] == "l"
+    assert compression["rendered_entry"] == "l"
