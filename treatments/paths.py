@@ -171,20 +171,30 @@ class Moved:
 def find(path: str):
     """What a reader sees at ``path``: the section, else the published page, else ``Moved``, else None.
 
-    A section is looked up first, so a section costs one query and a treatment page two; recorded
-    moves are looked up only where the reader would otherwise get a 404, so live nodes always win.
+    One query reads the section at ``path`` and every section above it; the node found carries them,
+    root first, as ``trail`` (its breadcrumb), so a section costs one query and a treatment page two.
+    Recorded moves are looked up only where the reader would otherwise get a 404, so live nodes win.
     """
     from .models import Section
 
     if not is_well_formed(path):
         return None
-    if (section := Section.objects.filter(path=path).first()) is not None:
-        return section
-    for kind in _page_kinds():
-        if (page := kind.objects.for_reader().filter(**page_lookup(path)).first()) is not None:
-            return page
+    sections = Section.objects.ancestors_of(path)
+    if sections and sections[-1].path == path:
+        return _with_trail(sections[-1], sections[:-1])
+    section_path, slug = split(path)
+    if section_path is not None and sections and sections[-1].path == section_path:
+        for kind in _page_kinds():
+            page = kind.objects.for_reader().filter(section=sections[-1], slug=slug).first()
+            if page is not None:
+                return _with_trail(page, sections)
     target = redirect_target(path)
     return Moved(target) if target is not None else None
+
+
+def _with_trail(node, trail):
+    node.trail = trail
+    return node
 
 
 def redirect_target(path: str) -> str | None:

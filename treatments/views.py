@@ -74,11 +74,20 @@ def section_detail(request, section):
     listed = Paginator(pages, SECTION_PAGES_PER_PAGE).get_page(request.GET.get("page"))
     context = {
         "section": section,
-        "ancestors": Section.objects.ancestors_of(section.path)[:-1],
+        "ancestors": trail(section),
         "subsections": section.children.all(),
         "pages": listed,
     }
     return render(request, "treatments/section.html", context)
+
+
+def trail(node) -> list:
+    """The sections above a section, or a page's section and those above it, root first (the breadcrumb)."""
+    if (found := getattr(node, "trail", None)) is not None:  # read by paths.find with the node
+        return found
+    if isinstance(node, Section):
+        return Section.objects.ancestors_of(node.path)[:-1]
+    return Section.objects.ancestors_of(node.section.path)
 
 
 def page_detail(request, page):
@@ -90,7 +99,7 @@ def render_page(request, page, *, web_resources, extra=None):
     as_of = timezone.localdate(page.list_refreshed_at) if page.list_refreshed_at else timezone.localdate()
     context = {
         "page": page,
-        "ancestors": Section.objects.ancestors_of(page.section.path),
+        "ancestors": trail(page),
         "web_resources": web_resources,
         "publications_html": publications_html(page, as_of),
         "as_of": as_of,

@@ -145,7 +145,7 @@ def test_malformed_paths_under_an_old_path_still_404(client, tree, url):
     assert client.get(url).status_code == 404
 
 
-def test_a_path_with_no_redirect_404s(client, tree, django_assert_num_queries):
+def test_a_path_with_no_redirect_404s(client, tree, django_assert_max_num_queries):
     biological, _ = tree
     biological.slug = "biologicals"
     biological.save()
@@ -154,7 +154,7 @@ def test_a_path_with_no_redirect_404s(client, tree, django_assert_num_queries):
         "/elsewhere/biological-therapies/",
         "/treatments/biological-therapies-2/",
     ]:
-        with django_assert_num_queries(3):  # section, page, and one look for a redirect
+        with django_assert_max_num_queries(3):  # sections, the page if its section is there, a redirect
             assert client.get(url).status_code == 404
 
 
@@ -164,7 +164,7 @@ def test_a_redirect_costs_one_query_for_the_old_path_and_one_for_its_target(
     biological, _ = tree
     biological.slug = "biologicals"
     biological.save()
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(3):  # the sections on the path, then the redirect and its target
         assert client.get("/treatments/biological-therapies/cytokines/").status_code == 301
 
 
