@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django.contrib.sitemaps",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "taggit",
@@ -55,6 +56,8 @@ INSTALLED_APPS = [
     "axes",
     "treatments",
     "publications",
+    "dashboard",
+    "search",
 ]
 
 MIDDLEWARE = [
@@ -240,6 +243,17 @@ NCBI_TIMEOUT = env.float("NCBI_TIMEOUT", default=20.0)
 NCBI_DEADLINE = env.float("NCBI_DEADLINE", default=120.0)  # one whole request, however it trickles
 NCBI_MAX_RETRIES = env.int("NCBI_MAX_RETRIES", default=4)
 NCBI_BACKOFF_BASE = env.float("NCBI_BACKOFF_BASE", default=1.0)  # seconds; doubles on each retry, with jitter
+
+# The link checker (treatments/linkcheck.py, README: Link checker), weekly or by `manage.py check_links`.
+# It never connects to private, loopback or link-local addresses unless LINK_CHECK_ALLOW_PRIVATE is on
+# (tests, local use): a link must not make the server probe its own network.
+LINK_CHECK_ALLOW_PRIVATE = env.bool("LINK_CHECK_ALLOW_PRIVATE", default=False)
+LINK_CHECK_TIMEOUT = env.float("LINK_CHECK_TIMEOUT", default=10.0)  # seconds, per connect or read
+LINK_CHECK_HOST_DELAY = env.float("LINK_CHECK_HOST_DELAY", default=1.0)  # seconds between requests to a host
+LINK_CHECK_USER_AGENT = env.str(
+    "LINK_CHECK_USER_AGENT",
+    default=f"CancerIndex link checker (+https://www.cancerindex.org/; mailto:{NCBI_EMAIL})",
+)
 
 # The daily refresh of every published page lives in the database (django-celery-beat): a migration
 # creates it, administrators change it in the admin under Periodic tasks.

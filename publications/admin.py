@@ -1,21 +1,21 @@
-import reversion
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db import connections, transaction
+from django.db import connections
 from django.forms.models import BaseInlineFormSet
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
 
 from treatments.models import TreatmentPage
 
-from . import citation
-from .models import LISTING_ORDER, PageListing, Publication, RefreshRun
+from . import citation, curation
+from .models import LISTING_ORDER, PageCheck, PageListing, Publication, RefreshRun
 from .templatetags.citations import inline_markup
 
 # A list longer than this (the planner's estimate, on PostgreSQL) shows an estimated count: an exact
@@ -219,6 +219,15 @@ class ListedChoiceField(forms.ModelChoiceField):
             raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice") from None
 
 
+class PageListingForm(forms.ModelForm):
+    """A row of the page's list: pinned or hidden, never both (``PageListing.validate_constraints`` says
+    so to the editor; the database refuses it too)."""
+
+    class Meta:
+        model = PageListing
+        fields = ["pinned", "hidden"]
+
+
 class PageListingFormSet(BaseInlineFormSet):
     """A bounded part of the page's list, loaded in one query without the publications' records.
 
@@ -263,17 +272,21 @@ class PageListingFormSet(BaseInlineFormSet):
 
 
 class PageListingInline(admin.TabularInline):
-    """A page's publication list: pin an entry to keep it on top, hide it to keep it off.
+    """A page's publication list: pin an entry to keep it on top (up and down order the pins), hide it
+    to keep it off, exclude its PMID for good; add publications by PMID or DOI (``admin_curation``).
 
     Bounded (``PageListingFormSet``): the whole list, thousands of entries after years of refreshes,
-    is in the PageListing admin list, paginated, where entries are pinned and hidden too.
+    is in the PageListing admin list, paginated, where entries are pinned and hidden too. Each entry is
+    shown as readers see it, with its flags; the template marks hidden rows.
     """
 
     model = PageListing
+    form = PageListingForm
     formset = PageListingFormSet
+    template = "admin/publications/curation/listing_inline.html"
     extra = 0
-    fields = ["position", "citation", "pinned", "hidden", "first_listed_at"]
-    readonly_fields = ["position", "citation", "first_listed_at"]
+    fields = ["position", "citation", "pinned", "hidden", "curate", "first_listed_at"]
+    readonly_fields = ["position", "citation", "curate", "first_listed_at"]
     ordering = LISTING_ORDER
     can_delete = False  # a refresh would list it again: hide it instead
     verbose_name = "publication on this page"
@@ -293,14 +306,92 @@ class PageListingInline(admin.TabularInline):
 
     @admin.display(description="publication")
     def citation(self, listing):
-        return citation_html(listing.publication)
+        return listing_html(listing)
+
+    @admin.display(description="order and exclude")
+    def curate(self, listing):
+        """Buttons that work without JavaScript: they submit the page's form to the curation views."""
+        return curation_buttons(listing)
 
 
-def citation_html(pub) -> str:
+# Flags an entry can carry in the admin's lists, and how each reads.
+CORRECTED_TYPES = {"Corrected and Republished Article"}
+
+
+def listing_flags(listing) -> list[tuple[str, str]]:
+    """(class, label) for each flag: retracted, corrected, free on PMC, pinned, hidden, added by hand."""
+    pub = listing.publication
+    flags = []
+    if pub.is_retracted:
+        flags.append(("retracted", "Retracted"))
+    if CORRECTED_TYPES.intersection(pub.publication_types or []):
+        flags.append(("corrected", "Corrected and republished"))
+    if pub.in_pmc or pub.book_accession:
+        flags.append(("pmc", "Free full text" + ("" if pub.in_pmc else " (Bookshelf)")))
+    if listing.pinned:
+        flags.append(("pinned", f"Pinned #{listing.pin_position}" if listing.pin_position else "Pinned"))
+    if listing.hidden:
+        flags.append(("hidden", "Hidden from readers"))
+    if listing.added_by_hand:
+        flags.append(("by-hand", "Added by hand"))
+    return flags
+
+
+def listing_html(listing) -> str:
+    """An entry as readers see it (authors, title with its markup, citation line, PMID) and its flags."""
+    pub = listing.publication
+    flags = format_html_join(
+        " ", '<span class="curation-flag curation-flag-{}">{}</span>', listing_flags(listing)
+    )
     return format_html(
-        '<a href="{}" target="_blank" rel="noopener">{}</a><br><small>{} {}</small>',
-        pub.pubmed_url, pub.title_text, pub.author_line, pub.citation_line,
-    )  # fmt: skip
+        '<div class="curated-entry">{}<div class="authors">{}</div>'
+        '<div class="title"><a href="{}" target="_blank" rel="noopener">{}</a></div>'
+        '<div class="citation"><small>{} · {}</small></div></div>',
+        format_html('<div class="curation-flags">{}</div>', flags) if flags else "",
+        pub.author_line,
+        pub.pubmed_url,
+        inline_markup(pub.title),
+        pub.citation_line,
+        f"PMID {pub.pmid}" if pub.pmid else "no PMID (an old-site entry)",
+    )
+
+
+def curation_buttons(listing) -> str:
+    """Up and down for a pin; "Exclude…" for an entry with a PMID. The buttons belong to the curation
+    form outside the page's form (a form cannot hold another), posting to a view each (``formaction``)."""
+    urls = curation_urls(listing.page_id)
+    parts = []
+    if listing.pinned:
+        for direction, label in (("up", "↑ Up"), ("down", "↓ Down")):
+            parts.append(
+                format_html(
+                    '<button type="submit" form="curation-form" class="button curation-move" formaction="{}" '
+                    'aria-label="Move pin {} ({})">{}</button>',
+                    urls["move"].format(listing=listing.pk, direction=direction),
+                    direction,
+                    listing.publication.title_text[:60],
+                    label,
+                )
+            )
+    if listing.publication.pmid:
+        exclude = format_html(
+            '<a class="curation-exclude" href="{}?pmid={}">Exclude…</a>',
+            urls["exclude"],
+            listing.publication.pmid,
+        )
+        parts.append(exclude)
+    return format_html_join(" ", "{}", ((part,) for part in parts)) or "—"
+
+
+def curation_urls(page_id) -> dict[str, str]:
+    """The curation views of a page (``admin_curation``); ``move`` is a pattern for one pin."""
+    name = "admin:treatments_treatmentpage_curation_{}"
+    move = reverse(name.format("move"), args=[page_id, 0, "up"])
+    return {
+        "add": reverse(name.format("add"), args=[page_id]),
+        "exclude": reverse(name.format("exclude"), args=[page_id]),
+        "move": move.replace("/0/up/", "/{listing}/{direction}/"),
+    }
 
 
 def page_listings_url(page) -> str:
@@ -333,7 +424,7 @@ class PageListingAdmin(admin.ModelAdmin):
     """Every entry of a page's list, paginated: the page form shows only the entries readers see."""
 
     list_display = ["position", "listed_citation", "pinned", "hidden", "first_listed_at", "page_title"]
-    list_filter = [PageFilter, "pinned", "hidden"]
+    list_filter = [PageFilter, "pinned", "hidden", "added_by_hand"]
     search_fields = ["=publication__pmid"]
     search_help_text = "A PMID."
     ordering = ["page_id", *LISTING_ORDER]
@@ -354,7 +445,7 @@ class PageListingAdmin(admin.ModelAdmin):
 
     @admin.display(description="publication")
     def listed_citation(self, listing):
-        return citation_html(listing.publication)
+        return listing_html(listing)
 
     @admin.display(description="page", ordering="page__title")
     def page_title(self, listing):
@@ -362,39 +453,43 @@ class PageListingAdmin(admin.ModelAdmin):
 
     @admin.action(description="Pin the selected entries", permissions=["change"])
     def pin(self, request, queryset):
-        self.curate(request, queryset, pinned=True)
+        self.curate(request, queryset, curation.pin)
 
     @admin.action(description="Unpin the selected entries", permissions=["change"])
     def unpin(self, request, queryset):
-        self.curate(request, queryset, pinned=False)
+        self.curate(request, queryset, curation.unpin)
 
     @admin.action(description="Hide the selected entries", permissions=["change"])
     def hide(self, request, queryset):
-        self.curate(request, queryset, hidden=True)
+        self.curate(request, queryset, curation.hide)
 
     @admin.action(description="Show the selected entries again", permissions=["change"])
     def show(self, request, queryset):
-        self.curate(request, queryset, hidden=False)
+        self.curate(request, queryset, curation.show)
 
-    def curate(self, request, queryset, **flags):
-        """As on the page form: one revision per page, with who, and readers see it at once."""
-        chosen = list(queryset.values_list("pk", flat=True))
-        pages = TreatmentPage.objects.filter(listings__pk__in=chosen).distinct()
-        with transaction.atomic(), reversion.create_revision():
-            reversion.set_user(request.user)
-            changed = PageListing.objects.filter(pk__in=chosen).update(**flags)
-            for page in pages:
-                reversion.add_to_revision(page)
-                if page.published:
-                    page.record_change(reason="content")
-        self.message_user(request, f"{changed} entries changed.")
+    def curate(self, request, queryset, step):
+        """As on the page form: one revision per page, with who and what, and readers see it at once."""
+        chosen = list(queryset.order_by(*LISTING_ORDER).values_list("pk", "page_id"))
+        pages = TreatmentPage.objects.in_bulk({page_id for _, page_id in chosen})
+        done, refused = 0, []
+        for page_id, page in pages.items():
+            outcome = step(page, [pk for pk, on in chosen if on == page_id], user=request.user)
+            done += len(outcome.done)
+            refused += outcome.refused
+        self.message_user(request, f"{done} entries changed.")
+        for reason in refused:
+            self.message_user(request, reason, messages.WARNING)
 
 
 @admin.register(RefreshRun)
 class RefreshRunAdmin(admin.ModelAdmin):
-    """Kept for 90 days (and each page's latest run and failure): pruned daily by beat."""
+    """Kept for 90 days (and each page's latest run and failure): pruned daily by beat. Hourly checks
+    that found nothing new leave no run (the page's PageCheck counts them)."""
 
-    list_display = ["page", "started_at", "finished_at", "status", "pmids_found", "publications_new", "error"]
+    list_display = [
+        "page", "started_at", "finished_at", "status", "pmids_found", "publications_added",
+        "publications_dropped", "publications_new", "short_error",
+    ]  # fmt: skip
     list_filter = [PageFilter, "status", ("started_at", admin.DateFieldListFilter)]
     search_fields = ["page__title"]
     search_help_text = "Words from the page's title."
@@ -416,15 +511,54 @@ class RefreshRunAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    @admin.display(description="error", ordering="error")
+    def short_error(self, run):
+        """A long error never pushes the other columns off the list; the run's page has all of it."""
+        return Truncator(run.error).chars(ERROR_CHARS_IN_LIST)
+
 
 RECENT_RUNS = 10
+ERROR_CHARS_IN_LIST = 120
+
+
+def _when(moment) -> str:
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M}" if moment else "never"
+
+
+@admin.display(description="last check (change)", ordering="last_checked_at")
+def last_check_column(page):
+    """When refreshes last asked PubMed about the page, and last changed its list (the page list's
+    annotations, ``RefreshRun.objects.latest_annotations``): quiet hourly checks leave no run."""
+    if not page.last_checked_at:
+        return "never"
+    return f"{_when(page.last_checked_at)} ({_when(page.last_changed_at)})"
+
+
+def page_check_line(page) -> str:
+    """The page's last check and change, in words for its admin form."""
+    check = PageCheck.objects.filter(page=page).first()
+    if check is None:
+        return ""
+    quiet = f"{check.quiet_checks} check{'s' if check.quiet_checks != 1 else ''}"
+    return format_html(
+        "<p>Last checked {} ({} with nothing new since the last change, which is not listed below); "
+        "last changed {}; stored records last re-checked {}.</p>",
+        _when(check.last_checked_at),
+        quiet,
+        _when(check.last_changed_at),
+        _when(check.last_recheck_at),
+    )
 
 
 def recent_runs_table(page):
-    """The page's last refreshes for its admin form, with a link to the whole history."""
+    """The page's last refreshes for its admin form, with a link to the whole history.
+
+    Hourly checks that found nothing new leave no run: the line above the table counts them.
+    """
+    checked = page_check_line(page)
     runs = RefreshRun.objects.filter(page=page).newest_first()[:RECENT_RUNS]
     if not runs:
-        return "Never refreshed."
+        return format_html("{}{}", checked, "Never refreshed.") if checked else "Never refreshed."
     rows = format_html_join(
         "",
         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -434,16 +568,17 @@ def recent_runs_table(page):
                 run.get_status_display(),
                 run.pmids_found,
                 run.publications_new,
-                run.error or run.warnings,
+                Truncator(run.error or run.warnings).chars(ERROR_CHARS_IN_LIST),
             )
             for run in runs
         ),
     )
     history = reverse("admin:publications_refreshrun_changelist") + f"?page__id__exact={page.pk}"
     return format_html(
-        "<table><thead><tr><th>Started</th><th>Status</th><th>PMIDs found</th><th>New</th>"
+        "{}<table><thead><tr><th>Started</th><th>Status</th><th>PMIDs found</th><th>New</th>"
         "<th>Error or warnings</th></tr></thead><tbody>{}</tbody></table>"
         '<p><a href="{}">All refreshes</a></p>',
+        checked,
         rows,
         history,
     )

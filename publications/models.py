@@ -8,6 +8,8 @@ import json
 import queue
 import threading
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connections, models, transaction
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
@@ -31,11 +33,18 @@ RECHECK_AFTER = datetime.timedelta(days=30)
 RECHECK_PER_REFRESH = 200
 # Refresh runs older than this are pruned daily, but for each page's latest run and latest failure.
 KEEP_RUNS_FOR = datetime.timedelta(days=90)
-# A page's list, as readers and editors see it: pinned first, then newest first.
-LISTING_ORDER = ["-pinned", "position", "pk"]
-LISTING_COLUMNS = ["page", "publication", "position", "first_listed_at", "pinned", "hidden"]
+# A page's list, as readers and editors see it: pinned first (in the editors' order), then newest first.
+LISTING_ORDER = ["-pinned", "pin_position", "position", "pk"]
+LISTING_COLUMNS = [
+    "page", "publication", "position", "first_listed_at", "pinned", "pin_position", "hidden", "added_by_hand",
+]  # fmt: skip
 # Hidden entries the page form shows at most (newest first); the rest are in the PageListing list.
 FORM_HIDDEN_MAX = 100
+# What an entry in the admin's lists shows: the citation, and the flags (free on PMC, corrected).
+LISTED_FIELDS = (
+    "pmid", "kind", "title", "authors", "more_authors", "journal", "pub_year", "pub_season", "medline_date",
+    "volume", "issue", "pages", "is_retracted", "in_pmc", "pmcid", "book_accession", "publication_types",
+)  # fmt: skip
 # The columns a page entry is built from (``citation.entry_html``); changing one re-renders the entry.
 ENTRY_FIELDS = frozenset(
     {"pmid", "title", "authors", "more_authors", "journal", "pub_year", "pub_season", "medline_date",
@@ -49,7 +58,7 @@ class PublicationQuerySet(models.QuerySet):
         return set(self.filter(pmid__in=pmids).values_list("pmid", flat=True))
 
     def due_for_recheck(self, page, found: list[int]) -> list[int]:
-        """Stored records on this search or pinned to this page that were last fetched long ago.
+        """Stored records on this search, or pinned or added by hand to this page, last fetched long ago.
 
         Two queries, each on an index (PMID; the page's listings), merged here: one query with an
         OR across a LEFT JOIN scanned every publication.
@@ -57,7 +66,8 @@ class PublicationQuerySet(models.QuerySet):
         stale = self.filter(pmid__isnull=False, updated_at__lt=timezone.now() - RECHECK_AFTER)
         oldest = stale.order_by("updated_at").values_list("pmid", "updated_at")
         searched = oldest.filter(pmid__in=found)[:RECHECK_PER_REFRESH] if found else []
-        pinned = oldest.filter(listings__page=page, listings__pinned=True)[:RECHECK_PER_REFRESH]
+        kept = Q(listings__pinned=True) | Q(listings__added_by_hand=True)  # what no search result renews
+        pinned = oldest.filter(kept, listings__page=page)[:RECHECK_PER_REFRESH]
         merged = dict([*searched, *pinned])
         return sorted(merged, key=lambda pmid: (merged[pmid], pmid))[:RECHECK_PER_REFRESH]
 
@@ -281,8 +291,12 @@ class Publication(models.Model):
     class Meta:
         ordering = ["-pub_year", "-pk"]
         # The admin list's order, read backwards from the index. Title and author search use trigram
-        # indexes that PostgreSQL alone has: migration 0003 creates them there.
-        indexes = [models.Index(fields=["pub_year", "id"], name="publication_year_id")]
+        # indexes that PostgreSQL alone has: migration 0003 creates them there. The few retracted records
+        # have a partial index of their own: the dashboard asks which pages still list one.
+        indexes = [
+            models.Index(fields=["pub_year", "id"], name="publication_year_id"),
+            models.Index(fields=["id"], condition=Q(is_retracted=True), name="publication_retracted"),
+        ]
 
     def __str__(self):
         return f"{self.pmid or 'no PMID'}: {self.title_text[:80]}"
@@ -368,10 +382,21 @@ class PageListingQuerySet(models.QuerySet):
         return self.filter(hidden=False)
 
     def replace_for_page(self, page, ranked: list[int]) -> None:
-        """The search's order becomes the list; pinned and hidden entries keep their place and flags."""
+        """The search's order becomes the list; pinned, hidden and hand-added entries keep their place
+        and flags (pins their order), and a PMID editors excluded from the page is never listed."""
+        excluded = set(
+            Publication.objects.filter(pmid__in=Exclusion.objects.filter(page=page).values("pmid"))
+            .order_by()
+            .values_list("pk", flat=True)
+        )
+        ranked = [pk for pk in ranked if pk not in excluded]
         current = self.filter(page=page)
         existing = {listing.publication_id: listing for listing in current}
-        keep = {pk for pk, listing in existing.items() if listing.pinned or listing.hidden}
+        keep = {
+            pk
+            for pk, listing in existing.items()
+            if (listing.pinned or listing.hidden or listing.added_by_hand) and pk not in excluded
+        }
         current.exclude(publication_id__in=set(ranked) | keep).delete()
         now = timezone.now()
         to_update, to_create = [], []
@@ -407,26 +432,74 @@ class PageListingQuerySet(models.QuerySet):
         """
         shown = self.visible().filter(page=page).order_by(*LISTING_ORDER)[: page.publications_shown]
         hidden = self.filter(page=page, hidden=True).order_by(*LISTING_ORDER)[:FORM_HIDDEN_MAX]
-        in_form = Q(pk__in=shown.values("pk")) | Q(pk__in=hidden.values("pk")) | Q(pinned=True)
+        kept = Q(pinned=True) | Q(added_by_hand=True)
+        in_form = Q(pk__in=shown.values("pk")) | Q(pk__in=hidden.values("pk")) | kept
         return self.filter(in_form, page=page).order_by(*LISTING_ORDER)
 
     def with_citation(self, *also: str):
-        """Listings with just the publication columns a citation needs: lists never load the record."""
+        """Listings with just the publication columns an entry needs: lists never load the record."""
         return self.select_related("publication").only(
-            *LISTING_COLUMNS, *(f"publication__{name}" for name in Publication.CITATION_FIELDS), *also
+            *LISTING_COLUMNS, *(f"publication__{name}" for name in LISTED_FIELDS), *also
         )
+
+    def pins(self, page):
+        """The page's pinned entries, in the editors' order."""
+        return self.filter(page=page, pinned=True).order_by("pin_position", "position", "pk")
+
+    def next_pin_position(self, page_id) -> int:
+        """Where a new pin goes: after the page's last one (positions count from 1)."""
+        last = self.filter(page_id=page_id, pinned=True).aggregate(last=models.Max("pin_position"))["last"]
+        return (last or 0) + 1
+
+    def renumber_pins(self, page, order: list["PageListing"] | None = None) -> list["PageListing"]:
+        """Pins numbered 1..n in ``order`` (by default their current order), only changed rows written."""
+        order = list(self.pins(page)) if order is None else order
+        changed = []
+        for number, listing in enumerate(order, start=1):
+            if listing.pin_position != number:
+                listing.pin_position = number
+                changed.append(listing)
+        self.bulk_update(changed, ["pin_position"])
+        return order
+
+
+PINNED_AND_HIDDEN = "An entry is pinned or hidden, not both: untick one of them."
 
 
 class PageListing(models.Model):
-    """A publication on a page's list; editors pin or hide it per page."""
+    """A publication on a page's list; editors pin (in an order), hide, or add it by hand per page.
+
+    Curation steps go through ``publications.curation``, which records who did what in the page's
+    history; pinned and hidden never both hold (a form error, and a constraint in the database).
+    """
 
     page = models.ForeignKey("treatments.TreatmentPage", related_name="listings", on_delete=models.CASCADE)
     publication = models.ForeignKey(Publication, related_name="listings", on_delete=models.CASCADE)
     position = models.PositiveIntegerField(default=0, help_text="0 is the newest.")
     first_listed_at = models.DateTimeField(default=timezone.now)
     pinned = models.BooleanField(default=False, help_text="Kept at the top, whatever refreshes find.")
+    pin_position = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Order among the page's pins, from 1; empty if unpinned.",
+    )
     hidden = models.BooleanField(
         default=False, help_text="Never shown on this page, whatever refreshes find."
+    )
+    added_by_hand = models.BooleanField(
+        default=False,
+        db_default=False,
+        editable=False,
+        help_text="Added by an editor, by PMID or DOI: refreshes never remove it.",
+    )
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        on_delete=models.SET_NULL,
     )
 
     objects = PageListingQuerySet.as_manager()
@@ -434,22 +507,96 @@ class PageListing(models.Model):
     class Meta:
         ordering = LISTING_ORDER
         # A page's list in reading order, straight from the index, however long the list grows.
-        indexes = [models.Index(fields=["page", "-pinned", "position", "id"], name="listing_page_order")]
+        indexes = [
+            models.Index(
+                fields=["page", "-pinned", "pin_position", "position", "id"], name="listing_page_order"
+            )
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["page", "publication"], name="listing_unique_publication_per_page"
             ),
+            models.CheckConstraint(
+                condition=~Q(pinned=True, hidden=True),
+                name="listing_not_pinned_and_hidden",
+                violation_error_message=PINNED_AND_HIDDEN,
+            ),
         ]
 
     def __str__(self):
-        return f"{self.page} #{self.position}: {self.publication}"
+        pmid = f"PMID {self.publication.pmid}" if self.publication.pmid else "no PMID"
+        return f"{pmid}: {self.publication.title_text[:80]}"
+
+    def save(self, *args, **kwargs):
+        """A new pin goes after the page's others; an unpinned entry has no place among them."""
+        if not self.pinned:
+            self.pin_position = None
+        elif self.pin_position is None:
+            self.pin_position = PageListing.objects.next_pin_position(self.page_id)
+        if kwargs.get("update_fields") is not None and "pinned" in kwargs["update_fields"]:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "pin_position"}
+        super().save(*args, **kwargs)
+
+    def validate_constraints(self, exclude=None):
+        """Pinned and hidden checked here, in Python: Django's check of the CheckConstraint is a query
+        per row, and the page form validates hundreds of rows."""
+        exclude = set(exclude or ())
+        if self.pinned and self.hidden and not exclude & {"pinned", "hidden"}:
+            raise ValidationError(PINNED_AND_HIDDEN, code="pinned_and_hidden")
+        super().validate_constraints(exclude=exclude | {"pinned", "hidden"})
+
+
+class Exclusion(models.Model):
+    """A PMID editors took off a page for good: refreshes never list it there again, until removed."""
+
+    page = models.ForeignKey("treatments.TreatmentPage", related_name="exclusions", on_delete=models.CASCADE)
+    pmid = models.PositiveBigIntegerField("PMID")
+    reason = models.CharField(max_length=500, help_text="Why it is off this page, for the other editors.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, related_name="+", on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["page", "pmid"], name="exclusion_unique_pmid_per_page")
+        ]
+
+    def __str__(self):
+        return f"PMID {self.pmid}: {self.reason}"
 
 
 class RefreshRunQuerySet(models.QuerySet):
-    def start(self, page) -> "RefreshRun":
-        """A new run for the page, after closing the runs of workers that died mid-refresh."""
+    def start(self, page, *, at=None) -> "RefreshRun":
+        """A new run for the page (started ``at``, by default now), after closing the runs of workers
+        that died mid-refresh.
+
+        It notes a query that changed since the page's last good refresh: the list it replaces came
+        from another search, so editors can tell a big change in the list from a bad refresh.
+        """
         self.filter(page=page).close_interrupted()
-        return self.create(page=page, query=page.pubmed_query)
+        previous = self.last_good_query(page)
+        changed = previous is not None and previous != page.pubmed_query
+        previous_query = previous if changed else ""
+        query = page.pubmed_query
+        return self.create(
+            page=page,
+            query=query,
+            query_changed=changed,
+            previous_query=previous_query,
+            started_at=at or timezone.now(),
+        )
+
+    def last_good_query(self, page) -> str | None:
+        """The query of the page's last successful refresh, or None if it never had one."""
+        good = self.filter(page=page, status=RefreshRun.Status.OK).newest_first()
+        return good.values_list("query", flat=True).first()
+
+    def running_for(self, page):
+        """The page's runs still going (not those of a worker that died, which the next run closes)."""
+        alive_since = timezone.now() - datetime.timedelta(seconds=LOCK_SECONDS)
+        return self.filter(page=page, status=RefreshRun.Status.RUNNING, started_at__gte=alive_since)
 
     def close_interrupted(self, *, older_than: int = LOCK_SECONDS) -> int:
         """Runs still "running" after ``older_than`` seconds belong to a worker that died: say so.
@@ -490,12 +637,16 @@ class RefreshRunQuerySet(models.QuerySet):
 
     @staticmethod
     def latest_annotations() -> dict:
-        """Each page's newest run (status, start, error) as annotations: one query for a page list."""
+        """Each page's newest run (status, start, error) and its last check and change (``PageCheck``)
+        as annotations: one query for a page list."""
         latest = RefreshRun.objects.filter(page=OuterRef("pk")).newest_first()
+        checks = PageCheck.objects.filter(page=OuterRef("pk"))
         return {
             "last_refresh_status": Subquery(latest.values("status")[:1]),
             "last_refresh_started": Subquery(latest.values("started_at")[:1]),
             "last_refresh_error": Subquery(latest.values("error")[:1]),
+            "last_checked_at": Subquery(checks.values("last_checked_at")[:1]),
+            "last_changed_at": Subquery(checks.values("last_changed_at")[:1]),
         }
 
 
@@ -516,7 +667,17 @@ class RefreshRun(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
     query = models.CharField(max_length=1000, blank=True)
     pmids_found = models.PositiveIntegerField(default=0)
-    publications_new = models.PositiveIntegerField(default=0)
+    publications_new = models.PositiveIntegerField(default=0, help_text="Publications new to the site.")
+    publications_added = models.PositiveIntegerField(
+        default=0, help_text="Entries that joined this page's list (new to the site or not)."
+    )
+    publications_dropped = models.PositiveIntegerField(
+        default=0, help_text="Entries that left this page's list: no longer found, or deleted by PubMed."
+    )
+    query_changed = models.BooleanField(
+        default=False, help_text="The page's query differed from the one of its last successful refresh."
+    )
+    previous_query = models.CharField(max_length=1000, blank=True, help_text="That earlier query.")
     error = models.TextField(blank=True, help_text="Why the refresh failed, in words for editors.")
     warnings = models.TextField(
         blank=True, help_text="Articles PubMed sent malformed or did not send; the rest of the list was kept."
@@ -544,18 +705,124 @@ class RefreshRun(models.Model):
     def __str__(self):
         return f"{self.page} at {timezone.localtime(self.started_at):%Y-%m-%d %H:%M}: {self.status}"
 
-    def finish(self, *, found: int, new: int, warnings=()) -> "RefreshRun":
-        return self._close(self.Status.OK, pmids_found=found, publications_new=new, warnings=warnings)
+    def finish(self, *, found: int, new: int, added: int = 0, dropped: int = 0, warnings=()) -> "RefreshRun":
+        return self.close(
+            self.Status.OK,
+            pmids_found=found,
+            publications_new=new,
+            publications_added=added,
+            publications_dropped=dropped,
+            warnings=warnings,
+        )
 
     def fail(self, error: str, *, warnings=()) -> "RefreshRun":
-        return self._close(self.Status.FAILED, error=error, warnings=warnings)
+        return self.close(self.Status.FAILED, error=error, warnings=warnings)
 
     def skip(self, reason: str) -> "RefreshRun":
-        return self._close(self.Status.SKIPPED, error=reason)
+        return self.close(self.Status.SKIPPED, error=reason)
 
-    def _close(self, status: str, *, warnings=(), **fields) -> "RefreshRun":
+    def close(self, status: str, *, warnings=(), **fields) -> "RefreshRun":
+        """Set the outcome, and save it if the run is recorded: a quiet pass's run never is."""
         fields.update(status=status, finished_at=timezone.now(), warnings="\n".join(warnings))
         for name, value in fields.items():
             setattr(self, name, value)
-        self.save(update_fields=list(fields))
+        if self.pk is not None:
+            self.save(update_fields=list(fields))
         return self
+
+    @property
+    def recorded(self) -> bool:
+        """Whether the run is in the database: a pass that found nothing new, or was skipped, is not."""
+        return self.pk is not None
+
+    @property
+    def done(self) -> bool:
+        return self.status != self.Status.RUNNING
+
+    @property
+    def warning_list(self) -> list[str]:
+        return [line for line in self.warnings.splitlines() if line.strip()]
+
+    def outcome(self) -> str:
+        """What the run did, in words for editors: the admin's "Refresh now" shows it."""
+        if self.status == self.Status.RUNNING:
+            return f"Refreshing since {timezone.localtime(self.started_at):%H:%M:%S}…"
+        if self.status == self.Status.FAILED:
+            return f"Failed: {self.error}" if self.error else "Failed."
+        if self.status == self.Status.SKIPPED:
+            return f"Skipped: {self.error}"
+        if not self.recorded:
+            return f"Checked: nothing new (PubMed found {self.pmids_found})."
+        said = (
+            f"Refreshed: {self.publications_added} new, {self.publications_dropped} dropped "
+            f"(PubMed found {self.pmids_found}; {self.publications_new} new to the site)."
+        )
+        if self.query_changed:
+            said += " The query had changed since the last refresh."
+        if warnings := self.warning_list:
+            said += f" {len(warnings)} warning{'s' if len(warnings) != 1 else ''}."
+        return said
+
+
+# The full look at a page (stored records due for their re-check fetched again) happens at most this
+# often; the hourly passes in between ask PubMed for the search alone.
+RECHECK_EVERY = datetime.timedelta(hours=24)
+
+
+class PageCheckQuerySet(models.QuerySet):
+    def checked(self, page, *, changed: bool, rechecked: bool, at=None) -> None:
+        """Note a pass over the page that worked: one UPDATE (an INSERT the page's first time).
+
+        A quiet pass is a counter and a time here, not a RefreshRun: 3,000 pages checked hourly would
+        add 26 million runs a year. It never writes the page's row, which would purge its cache.
+        """
+        at = at or timezone.now()
+        fields = {"last_checked_at": at}
+        if changed:
+            fields.update(last_changed_at=at, quiet_checks=0)
+        else:
+            fields["quiet_checks"] = models.F("quiet_checks") + 1
+        if rechecked:
+            fields["last_recheck_at"] = at
+        if self.filter(page=page).update(**fields):
+            return
+        first = PageCheck(
+            page=page,
+            last_checked_at=at,
+            last_changed_at=at if changed else None,
+            quiet_checks=0 if changed else 1,
+            last_recheck_at=at if rechecked else None,
+        )
+        try:
+            with transaction.atomic(using=self.db):
+                first.save(force_insert=True, using=self.db)
+        except IntegrityError:  # another pass inserted it meanwhile
+            self.filter(page=page).update(**fields)
+
+    def recheck_due(self, page, now=None) -> bool:
+        """Whether this pass is the page's daily full look: its records' re-check is a day old or more."""
+        last = self.filter(page=page).values_list("last_recheck_at", flat=True).first()
+        return last is None or last <= (now or timezone.now()) - RECHECK_EVERY
+
+
+class PageCheck(models.Model):
+    """When refreshes last looked at a page and last changed its list: one row per page, kept current."""
+
+    page = models.OneToOneField(
+        "treatments.TreatmentPage", primary_key=True, related_name="refresh_check", on_delete=models.CASCADE
+    )
+    last_checked_at = models.DateTimeField(help_text="The last refresh that asked PubMed and got an answer.")
+    last_changed_at = models.DateTimeField(
+        null=True, blank=True, help_text="The last refresh that changed the page's list or its entries."
+    )
+    quiet_checks = models.PositiveBigIntegerField(
+        default=0, help_text="Refreshes that found nothing new since the last change (no run kept)."
+    )
+    last_recheck_at = models.DateTimeField(
+        null=True, blank=True, help_text="The last daily re-check of the page's stored records."
+    )
+
+    objects = PageCheckQuerySet.as_manager()
+
+    def __str__(self):
+        return f"{self.page}: checked {timezone.localtime(self.last_checked_at):%Y-%m-%d %H:%M}"

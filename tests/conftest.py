@@ -48,3 +48,15 @@ def editor_client(editor):
     client = Client()
     client.force_login(editor)
     return client
+
+
+@pytest.fixture
+def celery_eager(monkeypatch):
+    """Tasks run in-process, as in embedded mode, even where REDIS_URL is set (CI): no job is queued.
+
+    For tests of what an editor sees once a task has run; tests/publications/test_worker.py runs real workers.
+    """
+    from cancerindex.celery import app
+
+    monkeypatch.setitem(app.conf, "task_always_eager", True)
+    monkeypatch.setitem(app.conf, "task_eager_propagates", True)

@@ -8,15 +8,27 @@ from reversion.admin import VersionAdmin
 from taggit.admin import TagAdmin as TaggitTagAdmin
 from taggit.models import Tag
 
-from publications.admin import PageListingInline, recent_runs_table
+from publications.admin import PageListingInline, last_check_column, recent_runs_table
+from publications.admin_curation import PageCurationAdminMixin
+from publications.admin_tools import PubmedToolsAdminMixin, refresh_now_action
 from publications.models import PageListing, RefreshRun
 
 from . import workflow  # revisions first: it registers the models with django-reversion
 from .admin_actions import mark_reviewed_action
-from .admin_filters import ReviewDueFilter, StateFilter, schedule_column, schedule_status, schedule_warnings
+from .admin_filters import (
+    BrokenLinksFilter,
+    LastRefreshFilter,
+    RetractedFilter,
+    ReviewDueFilter,
+    StateFilter,
+    schedule_column,
+    schedule_status,
+    schedule_warnings,
+)
+from .admin_links import LinkAdminMixin
 from .admin_workflow import PageWorkflowAdminMixin, WebResourceFormSet
 from .forms import RichTextFormField
-from .models import Feedback, PathRedirect, Section, TreatmentPage, WebResource
+from .models import Feedback, LinkStatus, PathRedirect, Section, TreatmentPage, WebResource
 
 # What a page owns and takes with it when an editor deletes it: editors need no permission of their
 # own on these (votes and refresh history are not theirs to delete one by one).
@@ -36,18 +48,89 @@ class SectionAdmin(VersionAdmin):
 
 
 class WebResourceInline(admin.TabularInline):
+    """The working copy's links, with up and down buttons and what the link checker last found.
+
+    The buttons post to ``admin_links`` views through the "link-actions" form (``change_form.html``).
+    """
+
     model = WebResource
     formset = WebResourceFormSet
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    fields = ["position", "title", "url", "note"]
+    fields = ["position", "title", "url", "note", "order", "link_check"]
+    readonly_fields = ["order", "link_check"]
+    can_change = False  # set per request: this instance serves one request
 
     def get_extra(self, request, obj=None, **kwargs):
         """One blank row; with a draft, one row per draft link as well (they are shown as new rows)."""
         return 1 + (len(obj.draft["web_resources"]) if obj is not None and obj.draft else 0)
 
+    def get_formset(self, request, obj=None, **kwargs):
+        self.can_change = obj is not None and obj.pk is not None and self.has_change_permission(request, obj)
+        return super().get_formset(request, obj, **kwargs)
+
+    @admin.display(description="move")
+    def order(self, resource):
+        row = getattr(resource, "link_row", None)
+        if row is None or not self.can_change:
+            return ""
+        url = reverse("admin:treatments_treatmentpage_move_link", args=[resource.page_id])
+        moves = [("up", "↑", row.index > 0), ("down", "↓", row.index < row.count - 1)]
+        return format_html_join(
+            " ",
+            '<button type="submit" form="link-actions" formaction="{}" name="move" value="{} {} {}" '
+            'title="Move {}" aria-label="Move {} {}">{}</button>',
+            (
+                (url, direction, row.index, row.url, direction, direction, row.url, arrow)
+                for direction, arrow, possible in moves
+                if possible
+            ),
+        )
+
+    @admin.display(description="last check")
+    def link_check(self, resource):
+        row = getattr(resource, "link_row", None)
+        if row is None:
+            return ""
+        checked = row.checked
+        if checked is None:
+            return "Checked once published."
+        if not checked.last_status:
+            return "Not checked yet."
+        when = f"{timezone.localtime(checked.last_checked_at):%Y-%m-%d %H:%M}"
+        if checked.broken_since is not None:
+            since = f"{timezone.localtime(checked.broken_since):%Y-%m-%d %H:%M}"
+            return format_html(
+                "<strong>Broken since {}</strong>: {}<br><small>checked {}</small>",
+                since,
+                checked.last_error,
+                when,
+            )
+        if checked.last_status != LinkStatus.REDIRECT:
+            return format_html("OK (HTTP {})<br><small>checked {}</small>", checked.last_http_status, when)
+        accept = (
+            format_html(
+                '<br><button type="submit" form="link-actions" formaction="{}" name="resource" value="{}">'
+                "Use the new URL</button>",
+                reverse("admin:treatments_treatmentpage_accept_redirect", args=[resource.page_id]),
+                checked.pk,
+            )
+            if self.can_change
+            else ""
+        )
+        return format_html(
+            'Moved permanently to <a href="{}" rel="noopener noreferrer">{}</a>{}'
+            "<br><small>checked {}</small>",
+            checked.redirect_to,
+            checked.redirect_to,
+            accept,
+            when,
+        )
+
 
 @admin.register(TreatmentPage)
-class TreatmentPageAdmin(PageWorkflowAdminMixin, VersionAdmin):
+class TreatmentPageAdmin(
+    PubmedToolsAdminMixin, LinkAdminMixin, PageCurationAdminMixin, PageWorkflowAdminMixin, VersionAdmin
+):
     """Pages go through the editorial workflow (``admin_workflow``): drafts, preview, publish, history."""
 
     list_display = [
@@ -57,9 +140,18 @@ class TreatmentPageAdmin(PageWorkflowAdminMixin, VersionAdmin):
         schedule_column,
         "content_changed_at",
         "last_refresh",
+        last_check_column,
     ]
-    list_filter = [StateFilter, ReviewDueFilter, "section", "tags"]
-    actions = [mark_reviewed_action]
+    list_filter = [
+        StateFilter,
+        ReviewDueFilter,
+        LastRefreshFilter,
+        BrokenLinksFilter,
+        RetractedFilter,
+        "section",
+        "tags",
+    ]
+    actions = [mark_reviewed_action, refresh_now_action]
     search_fields = ["title", "other_name", "label", "tags__name", "pubmed_query"]
     list_select_related = ["section"]
     prepopulated_fields = {"slug": ["title"]}

@@ -7,6 +7,8 @@ compare and restore views. Templates are under ``templates/admin/treatments/trea
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django import forms
 from django.contrib import messages
 from django.contrib.admin.utils import unquote
@@ -17,9 +19,12 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
+from django.utils.functional import cached_property
 from django.views.decorators.http import require_POST
 from taggit.models import Tag
 from taggit.utils import edit_string_for_tags
+
+from publications.admin_tools import check_changed_query, confirm_query_field
 
 from . import diff, previews, review, revisions, workflow
 from .models import PageRevision, TreatmentPage, WebResource
@@ -31,6 +36,7 @@ class PageForm(forms.ModelForm):
     """Shows the draft when there is one; refuses to publish what cannot be published."""
 
     publishing = False  # set per request by the admin
+    confirm_query = confirm_query_field()  # shown only when a changed query fails PubMed's check
 
     class Meta:
         model = TreatmentPage
@@ -51,6 +57,7 @@ class PageForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        check_changed_query(self)  # a query PubMed rejects or warns about needs the editor's yes
         if self.publishing:
             content = {name: cleaned.get(name, "") for name in workflow.CONTENT_FIELDS}
             try:
@@ -60,26 +67,63 @@ class PageForm(forms.ModelForm):
         return cleaned
 
 
+@dataclass(frozen=True)
+class LinkRow:
+    """A shown link's place in the working copy, and the stored row whose last check it shows."""
+
+    index: int
+    count: int
+    url: str
+    checked: WebResource | None  # None: a draft's new link, checked once it is published
+
+
 class WebResourceFormSet(BaseInlineFormSet):
-    """The links of the working copy: the draft's when there is one (as new rows), else the stored ones."""
+    """The links of the working copy: the draft's when there is one (as new rows), else the stored ones.
+
+    Each shown link's form instance carries a ``LinkRow`` (``link_row``), for the inline's up and
+    down buttons and its last check; a draft's link shows the check of the live link at its URL.
+    """
 
     def __init__(self, *args, instance=None, **kwargs):
         draft = instance.draft if instance is not None and instance.pk else None
+        self.draft_links = draft["web_resources"] if draft is not None else None
         if draft is not None:
             kwargs["queryset"] = WebResource.objects.none()
             kwargs["initial"] = [{**item, "position": i} for i, item in enumerate(draft["web_resources"])]
         super().__init__(*args, instance=instance, **kwargs)
 
+    @cached_property
+    def _shown_links(self) -> tuple[list[str], dict[str, WebResource]]:
+        """The working copy's URLs in order, and the stored rows by URL (their last checks)."""
+        if self.draft_links is None:
+            stored = list(self.get_queryset())
+            return [row.url for row in stored], {row.url: row for row in stored}
+        live = WebResource.objects.filter(page=self.instance)
+        return [item["url"] for item in self.draft_links], {row.url: row for row in live}
+
+    def add_fields(self, form, index):
+        super().add_fields(form, index)
+        if self.is_bound or index is None or self.instance.pk is None:  # only a form shown afresh
+            return
+        urls, stored = self._shown_links
+        if index < len(urls):
+            form.instance.link_row = LinkRow(index, len(urls), urls[index], stored.get(urls[index]))
+
     def resources(self) -> list[dict]:
-        """The links as the editor left them, in position order (unchanged draft rows come from initial)."""
+        """The links as the editor left them, in position order; a link without one goes last.
+
+        Two links given one position keep the order of the form (``place`` numbers them apart).
+        Unchanged draft rows come from initial.
+        """
         items = []
         for index, form in enumerate(self.forms):
             data = getattr(form, "cleaned_data", None) or form.initial
             if not data or data.get("DELETE") or not data.get("url"):
                 continue
             item = {name: data.get(name) or "" for name in workflow.RESOURCE_FIELDS}
-            items.append((data.get("position") or 0, index, item))
-        return [item for *_, item in sorted(items, key=lambda entry: entry[:2])]
+            position = data.get("position")
+            items.append((position is None, position or 0, index, item))
+        return [item for *_, item in sorted(items, key=lambda entry: entry[:3])]
 
 
 class PageWorkflowAdminMixin:

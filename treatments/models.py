@@ -7,15 +7,23 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
-from django.db.models import F, Q
+from django.db.models import F, Func, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce, Concat
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import strip_tags
 from taggit.managers import TaggableManager
+from taggit.models import TaggedItem
 
 from . import paths
 from .changes import page_changed
 from .sanitize import clean_rich_text
+
+
+def _count_of(rows):
+    """``rows``' count as a subquery expression (an outer reference in ``rows`` makes it per row)."""
+    counted = rows.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n")
+    return Coalesce(Subquery(counted, output_field=models.IntegerField()), 0)
 
 
 class SectionQuerySet(models.QuerySet):
@@ -33,6 +41,13 @@ class SectionQuerySet(models.QuerySet):
     def get_by_path(self, path: str):
         """The section at ``path``; raises Section.DoesNotExist."""
         return self.get(path=path)
+
+    def with_page_counts(self):
+        """Each section with ``page_count``: the published pages in it and in every section below it."""
+        below = Concat(OuterRef("path"), Value(paths.SEPARATOR))
+        within = Q(section__path=OuterRef("path")) | Q(section__path__startswith=below)
+        pages = TreatmentPage.objects.published().filter(within)
+        return self.annotate(page_count=_count_of(pages))
 
 
 class Section(models.Model):
@@ -111,7 +126,53 @@ class TreatmentPageQuerySet(models.QuerySet):
 
     def for_reader(self):
         """What the public page view needs, joined, so the page renders in a fixed number of queries."""
-        return self.published().select_related("section").prefetch_related("web_resources")
+        return self.published().select_related("section", "refresh_check").prefetch_related("web_resources")
+
+    # --- Finding pages: tags, the A-Z, related pages, counts (``treatments.views``) ---
+
+    def listed(self):
+        """Published pages with just what a link to one needs: its title, other name and path."""
+        return self.published().select_related("section").only("title", "other_name", "slug", "section__path")
+
+    def tagged(self, tag):
+        return self.listed().filter(tags=tag).order_by("title", "pk")
+
+    def a_to_z(self):
+        return self.listed().order_by("title", "pk")
+
+    def related_to(self, page, limit: int = 5):
+        """Other published pages sharing a tag or a listed PMID with ``page``, most shared first.
+
+        One query: the candidates come from two uncorrelated subqueries (pages tagged alike, pages
+        listing the same PMIDs), each counted per candidate, so the cost does not grow with the site.
+        Hidden listings and publications without a PMID (the old site's list) do not count.
+        """
+        from publications.models import PageListing
+
+        meta = self.model._meta
+        tagged_items = TaggedItem.objects.filter(
+            content_type__app_label=meta.app_label, content_type__model=meta.model_name
+        )
+        tag_ids = tagged_items.filter(object_id=page.pk).values("tag_id")
+        same_tags = tagged_items.filter(tag_id__in=tag_ids)
+        cited = PageListing.objects.visible().filter(page=page, publication__pmid__isnull=False)
+        same_citations = PageListing.objects.visible().filter(
+            publication_id__in=cited.values("publication_id")
+        )
+
+        def counted(rows, column):
+            return _count_of(rows.filter(**{column: OuterRef("pk")}))
+
+        return (
+            self.listed()
+            .exclude(pk=page.pk)
+            .filter(Q(pk__in=same_tags.values("object_id")) | Q(pk__in=same_citations.values("page_id")))
+            .annotate(
+                shared_tags=counted(same_tags, "object_id"),
+                shared_citations=counted(same_citations, "page_id"),
+            )
+            .order_by(-(F("shared_citations") + F("shared_tags")), "-shared_citations", "title", "pk")[:limit]
+        )
 
     # --- Scheduled publishing and review dates (``treatments.scheduling``, ``treatments.review``) ---
 
@@ -300,6 +361,25 @@ class WebResourceQuerySet(models.QuerySet):
             if moved or row.pk not in current or current[row.pk] != tuple(getattr(row, f) for f in fields):
                 row.save()
 
+    # --- The link checker's view (``treatments.linkcheck``) ---
+
+    def broken(self):
+        """Links that did not answer, or answered with an error, at their last check."""
+        return self.filter(broken_since__isnull=False)
+
+    def due_for_check(self, now=None, every=timedelta(days=6)):
+        """Links never checked, or not since ``every`` ago (a weekly run finds last week's due)."""
+        moment = (now or timezone.now()) - every
+        return self.filter(Q(last_checked_at__isnull=True) | Q(last_checked_at__lte=moment))
+
+
+class LinkStatus(models.TextChoices):
+    NOT_CHECKED = "", "Not checked yet"
+    OK = "ok", "OK"
+    REDIRECT = "redirect", "Moved permanently"
+    BROKEN = "broken", "Broken"  # the server answered with an error (4xx, 5xx)
+    ERROR = "error", "No answer"  # timeout, DNS, TLS, connection refused, a private address
+
 
 class WebResource(models.Model):
     page = models.ForeignKey(TreatmentPage, related_name="web_resources", on_delete=models.CASCADE)
@@ -307,6 +387,18 @@ class WebResource(models.Model):
     url = models.URLField("URL", max_length=1000)
     note = models.CharField(max_length=500, blank=True)
     position = models.PositiveIntegerField(blank=True, help_text="Left empty, a new link goes last.")
+    # What the link checker found (``treatments.linkcheck``). Written with UPDATE only, so a check is
+    # never an edit of the page: no revision, no draft, and readers' pages do not show it.
+    last_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_status = models.CharField(max_length=10, choices=LinkStatus, blank=True, editable=False)
+    last_http_status = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
+    last_error = models.CharField(max_length=500, blank=True, editable=False)
+    broken_since = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When it first failed; cleared when it works again."
+    )
+    redirect_to = models.URLField(
+        max_length=1000, blank=True, editable=False, help_text="Where it moved permanently (301, 308)."
+    )
 
     objects = WebResourceQuerySet.as_manager()
 

@@ -154,6 +154,20 @@ def replace_web_resources(page: TreatmentPage, wanted: list[dict]) -> None:
     WebResource.objects.place(page, rows)
 
 
+def move_web_resource(page: TreatmentPage, index: int, offset: int, *, url: str) -> bool:
+    """Move the working copy's link at ``index`` up (-1) or down (+1): saved like any edit, a draft if live.
+
+    ``url`` is the link the editor saw there; if the list changed since, nothing moves (False).
+    """
+    content = working_content(page)
+    links, target = content["web_resources"], index + offset
+    if not (0 <= index < len(links) and 0 <= target < len(links)) or links[index]["url"] != url:
+        return False
+    links[index], links[target] = links[target], links[index]
+    save_draft(page, content)
+    return True
+
+
 @dataclass
 class Preview:
     """A page as it would look published: an unsaved copy with the working content, for the template."""

@@ -41,6 +41,7 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in {"", "0", "false", "no"}
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
     """Browser tests last, after pytest-django's ordering (see the module docstring)."""
     browser_tests = [item for item in items if item.get_closest_marker("browser")]

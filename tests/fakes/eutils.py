@@ -13,7 +13,7 @@ import functools
 import json
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -115,23 +115,102 @@ def efetch_body(articles: Iterable[str]) -> bytes:
     return (EFETCH_PROLOGUE + "<PubmedArticleSet>\n" + "".join(articles) + "</PubmedArticleSet>").encode()
 
 
-def esearch_body(term: str, pmids: list[int], *, retmax: int, retstart: int) -> bytes:
+# NCBI's esearch DTD fixes the order of the children of ErrorList and WarningList.
+ERROR_TAGS = ("PhraseNotFound", "FieldNotFound")
+WARNING_TAGS = ("PhraseIgnored", "QuotedPhraseNotFound", "OutputMessage")
+NO_ITEMS_FOUND = "No items found."
+_DOI_TERM_RE = re.compile(r'^\s*"?(?P<doi>[^"\[\]]+?)"?\s*\[(?:doi|aid)\]\s*$', re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ScriptedSearch:
+    """What esearch answers for one term: its PMIDs, PubMed's translation, errors and warnings."""
+
+    pmids: list[int]
+    translation: str | None = None  # None: the term itself, or "(term[All Fields])" if nothing matched
+    translation_set: tuple[tuple[str, str], ...] = ()  # (From, To) pairs of <TranslationSet>
+    errors: tuple[tuple[str, str], ...] | None = None  # None: PhraseNotFound for a term with no results
+    warnings: tuple[tuple[str, str], ...] | None = None  # None: "No items found." for no results
+    error: str = ""  # a whole-document <ERROR> instead of a result (NCBI refusing the query)
+
+
+def _messages(
+    messages: Mapping[str, str | Iterable[str]] | Iterable[tuple[str, str]] | None, tags: tuple[str, ...]
+) -> tuple[tuple[str, str], ...] | None:
+    """Messages as (tag, text) pairs in the DTD's order, from a mapping or from pairs."""
+    if messages is None:
+        return None
+    if isinstance(messages, Mapping):
+        pairs = [
+            (tag, text)
+            for tag, texts in messages.items()
+            for text in ([texts] if isinstance(texts, str) else texts)
+        ]
+    else:
+        pairs = [(tag, text) for tag, text in messages]
+    unknown = {tag for tag, _ in pairs} - set(tags)
+    if unknown:
+        raise ValueError(f"unknown tag(s) {', '.join(sorted(unknown))}; choose from {', '.join(tags)}")
+    return tuple(sorted(pairs, key=lambda pair: tags.index(pair[0])))
+
+
+def _message_list(root: str, messages: tuple[tuple[str, str], ...]) -> str:
+    if not messages:
+        return ""
+    return f"<{root}>" + "".join(f"<{tag}>{escape(text)}</{tag}>" for tag, text in messages) + f"</{root}>"
+
+
+def esearch_body(
+    term: str, pmids: list[int], *, retmax: int, retstart: int, search: ScriptedSearch | None = None
+) -> bytes:
     """An eSearchResult shaped like NCBI's, or its "no items found" shape when nothing matches."""
-    if not pmids:
-        return (
-            ESEARCH_PROLOGUE + "<eSearchResult><Count>0</Count><RetMax>0</RetMax><RetStart>0</RetStart>"
-            f"<IdList/><TranslationSet/><QueryTranslation>({escape(term)}[All Fields])</QueryTranslation>"
-            f"<ErrorList><PhraseNotFound>{escape(term)}</PhraseNotFound></ErrorList>"
-            "<WarningList><OutputMessage>No items found.</OutputMessage></WarningList></eSearchResult>\n"
-        ).encode()
+    search = search or ScriptedSearch(pmids)
+    if search.error:
+        error = f"<eSearchResult><ERROR>{escape(search.error)}</ERROR></eSearchResult>\n"
+        return (ESEARCH_PROLOGUE + error).encode()
+    found = bool(pmids)
+    translation = search.translation
+    if translation is None:
+        translation = term if found else f"({term}[All Fields])"
+    errors = search.errors if search.errors is not None else (() if found else (("PhraseNotFound", term),))
+    warnings = search.warnings
+    if warnings is None:
+        warnings = () if found else (("OutputMessage", NO_ITEMS_FOUND),)
     page = pmids[retstart : retstart + retmax]
     ids = "".join(f"<Id>{pmid}</Id>\n" for pmid in page)
+    id_list = f"<IdList>\n{ids}</IdList>" if page else "<IdList/>"
+    translation_set = (
+        "<TranslationSet>"
+        + "".join(
+            f"<Translation>     <From>{escape(source)}</From>     <To>{escape(target)}</To>    </Translation>"
+            for source, target in search.translation_set
+        )
+        + "</TranslationSet>"
+        if search.translation_set
+        else "<TranslationSet/>"
+    )
     return (
         ESEARCH_PROLOGUE + f"<eSearchResult><Count>{len(pmids)}</Count><RetMax>{len(page)}</RetMax>"
-        f"<RetStart>{retstart}</RetStart><IdList>\n{ids}</IdList><TranslationSet/>"
-        f"<QueryTranslation>{escape(term)}</QueryTranslation>"
+        f"<RetStart>{retstart if found else 0}</RetStart>{id_list}{translation_set}"
+        f"<QueryTranslation>{escape(translation)}</QueryTranslation>"
+        f"{_message_list('ErrorList', errors)}{_message_list('WarningList', warnings)}"
         "</eSearchResult>\n"
     ).encode()
+
+
+def article_dois(article_xml: str) -> set[str]:
+    """The DOIs (lower-cased) in the article's own ArticleIdList, not in its cited references."""
+    element = etree.fromstring(article_xml.encode())
+    return {
+        (doi.text or "").strip().lower()
+        for doi in element.iterfind("*/ArticleIdList/ArticleId[@IdType='doi']")
+        if (doi.text or "").strip()
+    }
+
+
+@functools.cache
+def _fixture_dois() -> dict[int, frozenset[str]]:
+    return {pmid: frozenset(article_dois(xml)) for pmid, xml in fixture_articles().items()}
 
 
 def billion_laughs(root: str, inner: str) -> bytes:
@@ -192,15 +271,42 @@ class FakeEutils:
         with self._lock:
             self.requests: list[RecordedRequest] = []
             self.extra_articles: dict[int, str] = {}
-            self._searches: dict[str, list[int]] = {}
+            self._searches: dict[str, ScriptedSearch] = {}
             self._faults: list[_Fault] = []
 
     # scripting
 
-    def set_search(self, term: str, pmids: Iterable[int]) -> None:
-        """What esearch answers for ``term`` (in this order); other terms find nothing."""
+    def set_search(
+        self,
+        term: str,
+        pmids: Iterable[int],
+        *,
+        translation: str | None = None,
+        translation_set: Iterable[tuple[str, str]] = (),
+        errors: Mapping[str, str | Iterable[str]] | Iterable[tuple[str, str]] | None = None,
+        warnings: Mapping[str, str | Iterable[str]] | Iterable[tuple[str, str]] | None = None,
+        error: str = "",
+    ) -> None:
+        """What esearch answers for ``term`` (in this order); other terms find nothing.
+
+        ``translation`` is the <QueryTranslation> (default: the term; "(term[All Fields])" when
+        nothing matches), ``translation_set`` its (From, To) pairs. ``errors`` (PhraseNotFound,
+        FieldNotFound) and ``warnings`` (PhraseIgnored, QuotedPhraseNotFound, OutputMessage) fill
+        NCBI's ErrorList and WarningList, as ``{"PhraseNotFound": ["x", "y"]}`` or (tag, text)
+        pairs; left as None, a search with no PMIDs gets NCBI's PhraseNotFound and "No items
+        found.", and one with PMIDs gets neither. ``error`` makes esearch answer only
+        ``<ERROR>error</ERROR>``, as NCBI does for a query it cannot run.
+        """
+        search = ScriptedSearch(
+            [int(pmid) for pmid in pmids],
+            translation=translation,
+            translation_set=tuple((str(source), str(target)) for source, target in translation_set),
+            errors=_messages(errors, ERROR_TAGS),
+            warnings=_messages(warnings, WARNING_TAGS),
+            error=error,
+        )
         with self._lock:
-            self._searches[term] = [int(pmid) for pmid in pmids]
+            self._searches[term] = search
 
     def add_article(self, article_xml: str) -> int:
         """Serve a hand-built PubmedArticle (or book, or DeleteCitation); returns its PMID.
@@ -284,10 +390,26 @@ class FakeEutils:
         if not term.strip():
             return _xml_error("eSearchResult", "Empty term and query_key - nothing todo")
         with self._lock:
-            pmids = self._searches.get(term, [])
+            search = self._searches.get(term)
+        if search is None:
+            search = (
+                ScriptedSearch(self.pmids_with_doi(doi)) if (doi := _doi_in(term)) else ScriptedSearch([])
+            )
         retmax = int(params.get("retmax", "20"))
         retstart = int(params.get("retstart", "0"))
-        return _Reply(200, esearch_body(term, pmids, retmax=retmax, retstart=retstart))
+        return _Reply(200, esearch_body(term, search.pmids, retmax=retmax, retstart=retstart, search=search))
+
+    def pmids_with_doi(self, doi: str) -> list[int]:
+        """Every known article (fixture or added) whose own ArticleIdList holds ``doi``, newest PMID first.
+
+        An esearch for ``<doi>[doi]`` or ``<doi>[AID]`` that was not scripted answers these.
+        """
+        doi = doi.strip().lower()
+        with self._lock:
+            extra = dict(self.extra_articles)
+        found = {pmid for pmid, dois in _fixture_dois().items() if doi in dois and pmid not in extra}
+        found |= {pmid for pmid, xml in extra.items() if doi in _safe_dois(xml)}
+        return sorted(found, reverse=True)
 
     def _efetch(self, params: dict[str, str]) -> _Reply:
         ids = [token.strip() for token in params.get("id", "").split(",") if token.strip()]
@@ -332,6 +454,20 @@ class FakeEutils:
         # "malformed": the root's end tag no longer matches its start tag
         root = b"eSearchResult" if is_search else b"PubmedArticleSet"
         return _Reply(200, body.replace(b"</" + root + b">", b"</" + root + b"Broken>"))
+
+
+def _doi_in(term: str) -> str:
+    """The DOI of a ``10.x/y[doi]`` or ``"10.x/y"[AID]`` term, or ""."""
+    match = _DOI_TERM_RE.match(term)
+    return match.group("doi").strip() if match else ""
+
+
+def _safe_dois(article_xml: str) -> set[str]:
+    """An added article's DOIs; hand-built XML a test made unparsable on purpose has none."""
+    try:
+        return article_dois(article_xml)
+    except etree.XMLSyntaxError:
+        return set()
 
 
 def _json_error(status: int, message: str) -> _Reply:
