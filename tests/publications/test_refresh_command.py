@@ -1,4 +1,4 @@
-"""The ways a refresh is started: `manage.py refresh_publications`, the Celery tasks, the daily schedule.
+"""The ways a refresh is started: `manage.py refresh_publications`, the Celery tasks, the hourly schedule.
 
 Each runs real refreshes against the fake NCBI server (the ``ncbi`` fixture), nothing mocked.
 """
@@ -162,14 +162,14 @@ def test_the_page_task_returns_the_runs_status(pages, ncbi):
     assert not PageListing.objects.filter(page=pages["two"]).exists()
 
 
-def test_the_daily_schedule_is_in_the_database():
+def test_the_hourly_schedule_is_in_the_database():
     task = PeriodicTask.objects.select_related("crontab").get(
         name="Refresh publications of all published pages"
     )
 
     assert task.task == "publications.refresh_all_pages"
     assert task.enabled
-    assert (task.crontab.hour, task.crontab.minute) == ("3", "0")
+    assert (task.crontab.hour, task.crontab.minute) == ("*", "0")  # every hour (migration 0007)
     assert (task.crontab.day_of_week, task.crontab.day_of_month, task.crontab.month_of_year) == (
         "*",
         "*",

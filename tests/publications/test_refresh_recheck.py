@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from publications.locks import LOCK_SECONDS, page_lock
-from publications.models import RECHECK_AFTER, Publication, RefreshRun
+from publications.models import RECHECK_AFTER, RECHECK_EVERY, PageCheck, Publication, RefreshRun
 from publications.refresh import refresh_page
 from tests.factories import PageListingFactory, PublicationFactory
 from tests.publications.test_refresh import (
@@ -29,12 +29,18 @@ def age(pmids, *, by):
     Publication.objects.filter(pmid__in=pmids).update(updated_at=timezone.now() - by)
 
 
+def a_day_passes(page):
+    """The page's daily re-check is due again: the hourly passes in between re-check nothing."""
+    PageCheck.objects.filter(page=page).update(last_recheck_at=timezone.now() - RECHECK_EVERY)
+
+
 def test_old_records_are_fetched_again_and_updated(ncbi):
     page = make_page()
     ncbi.set_search(QUERY, [GUT_2017, SEASON])
     refreshed(page)
     Publication.objects.filter(pmid=GUT_2017).update(title="A stale title.")
     age([GUT_2017], by=RECHECK_AFTER + datetime.timedelta(days=1))
+    a_day_passes(page)
     ncbi.requests.clear()
 
     run = refreshed(page)
@@ -69,6 +75,7 @@ def test_a_record_retracted_after_it_was_stored_gets_its_warning(ncbi, client):
         publication_types=("Journal Article", "Retracted Publication"),
     )
     age([RETRACTED_LATER], by=RECHECK_AFTER * 2)
+    a_day_passes(page)
     refreshed(page)
 
     assert Publication.objects.get(pmid=RETRACTED_LATER).is_retracted
@@ -142,6 +149,7 @@ def test_a_pinned_entry_that_left_the_search_is_still_rechecked(ncbi):
     ncbi.set_search(QUERY, [SEASON])
     Publication.objects.filter(pmid=GUT_2017).update(title="A stale title.")
     age([GUT_2017], by=RECHECK_AFTER * 2)
+    a_day_passes(page)
     ncbi.requests.clear()
 
     refreshed(page)

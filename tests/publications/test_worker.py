@@ -296,10 +296,11 @@ def test_a_worker_refreshes_a_page_from_pubmed(spawn_worker, broker_url, fake_eu
 
 
 @pytest.mark.django_db(transaction=True)  # the scheduler closes "old" connections: no test transaction
-def test_beat_reads_the_daily_refresh_from_the_database(monkeypatch):
-    # A transactional test before this one flushed the rows the migration made: make them again, the
-    # migration's way (a no-op on a fresh test database).
+def test_beat_reads_the_hourly_refresh_from_the_database(monkeypatch):
+    # A transactional test before this one flushed the rows the migrations made: make them again, the
+    # migrations' way (a no-op on a fresh test database): 0002 creates the schedule, 0007 makes it hourly.
     importlib.import_module("publications.migrations.0002_daily_refresh_schedule").create_schedule(apps, None)
+    importlib.import_module("publications.migrations.0009_hourly").make_hourly(apps, None)
     # django-celery-beat loads a crontab entry only within two hours of its hour: look at 02:30 New York
     # time (in summer, so that daylight saving time is in play).
     half_past_two = datetime(2025, 7, 1, 2, 30, tzinfo=NEW_YORK).astimezone(UTC)
@@ -310,17 +311,17 @@ def test_beat_reads_the_daily_refresh_from_the_database(monkeypatch):
 
     assert entry.task == "publications.refresh_all_pages"
     assert isinstance(entry.schedule, crontab)
-    assert (entry.schedule.hour, entry.schedule.minute) == ({3}, {0})
+    assert (entry.schedule.hour, entry.schedule.minute) == (set(range(24)), {0})  # every hour, on the hour
     assert str(entry.schedule.tz) == "America/New_York"
     now = entry.schedule.now()
     due = now + entry.schedule.remaining_estimate(now)  # to within a second
     due = (due + timedelta(seconds=30)).replace(second=0, microsecond=0).astimezone(NEW_YORK)
-    assert (due.hour, due.minute) == (3, 0)
-    assert timedelta(0) < due - now <= timedelta(days=1)
+    assert due.minute == 0  # the next full hour
+    assert timedelta(0) < due - now <= timedelta(hours=1)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_daily_job_refreshes_every_published_page_through_the_worker(
+def test_the_hourly_job_refreshes_every_published_page_through_the_worker(
     spawn_worker, broker_url, fake_eutils
 ):
     with Connection(broker_url) as conn:

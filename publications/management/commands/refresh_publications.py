@@ -1,4 +1,8 @@
-"""`python manage.py refresh_publications [--page SLUG ...] [--all]`: refresh in the foreground."""
+"""`python manage.py refresh_publications [--page SLUG ...] [--all] [--full]`: refresh in the foreground.
+
+Without ``--full`` each page gets the hourly schedule's pass: one search, and writes only if it found
+something new (stored records are re-checked once a day per page).
+"""
 
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
@@ -18,13 +22,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--all", dest="all_pages", action="store_true", help="every published page with a PubMed query"
         )
+        parser.add_argument(
+            "--full",
+            action="store_true",
+            help='as "Refresh now": re-check stored records due for it, and record a run for every page',
+        )
 
-    def handle(self, *args, page, all_pages, **options):
+    def handle(self, *args, page, all_pages, full, **options):
         pages = self.pages(page, all_pages)
         failed, new = [], 0
         with make_client() as client:
             for treatment_page in tqdm(pages, desc="Refreshing", unit="page", disable=None, file=self.stderr):
-                run = refresh_page(treatment_page, client=client)
+                run = refresh_page(treatment_page, client=client, full=full)
                 new += run.publications_new
                 if run.status != RefreshRun.Status.OK:
                     failed.append(f"{treatment_page.path}: {run.status}: {run.error}")
