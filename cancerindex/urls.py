@@ -9,5 +9,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("about/", TemplateView.as_view(template_name="about.html"), name="about"),
     path("disclaimer/", TemplateView.as_view(template_name="disclaimer.html"), name="disclaimer"),
+    path("search/", include("search.urls")),
     path("", include("treatments.urls")),
 ]

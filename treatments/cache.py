@@ -75,12 +75,35 @@ def reader_page(view):
 # --- Which URLs show a page -----------------------------------------------------------------------
 
 
+# Related pages that link to a changed page and are purged with it: more than a page shows (5).
+RELATED_PURGED = 50
+
+
 def urls_for(page) -> list[str]:
-    """Every reader URL that shows ``page``: itself, its section and each section above it, and home."""
+    """Every reader URL that shows ``page``: itself, its section and each section above it, home,
+    its tags' pages, the A-Z, search (at the edge, every query string), and pages listing it as related."""
     section_path = page.section.path
     own = paths.page_path(section_path, page.slug)
     nodes = [own, *paths.ancestors(section_path)]
-    return [reverse("treatments:node", kwargs={"path": p}) for p in nodes] + [reverse("treatments:home")]
+    related = TreatmentPage.objects.related_to(page, limit=RELATED_PURGED)
+    nodes += [paths.page_path(other.section.path, other.slug) for other in related]
+    tag_slugs = page.tags.values_list("slug", flat=True)
+    tags = [reverse("treatments:tag", kwargs={"slug": slug}) for slug in tag_slugs]
+    return [
+        *(reverse("treatments:node", kwargs={"path": p}) for p in nodes),
+        reverse("treatments:home"),
+        *tags,
+        reverse("treatments:a_z"),
+        reverse("search:search"),
+        *feed_urls(page),
+    ]
+
+
+def feed_urls(page) -> list[str]:
+    """The page's feeds, the site's feeds and the sitemap: each shows the page's list or its date."""
+    own = [reverse(f"treatments:page_feed_{kind}", kwargs={"page_id": page.pk}) for kind in ("atom", "rss")]
+    site = ("treatments:site_feed_atom", "treatments:site_feed_rss", "treatments:sitemap")
+    return [*own, *(reverse(name) for name in site)]
 
 
 # --- Purging, on commit ---------------------------------------------------------------------------

@@ -1,15 +1,17 @@
-"""Readers' views: the home page, a section, a treatment page, and the page's feedback vote."""
+"""Readers' views: the home page, a section, a treatment page, tag pages, the A-Z, and the feedback vote."""
 
 import datetime
 import functools
 import hashlib
 import hmac
 import secrets
+import unicodedata
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.paginator import Paginator
 from django.db import connection
+from django.db.models import Prefetch
 from django.http import (
     Http404,
     HttpResponse,
@@ -23,6 +25,7 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from taggit.models import Tag
 
 from publications.citation import entry_for_date
 from publications.models import PageListing, Publication
@@ -36,8 +39,50 @@ VISITOR_COOKIE_AGE = 365 * 24 * 3600
 
 @cache.reader_page
 def home(request):
-    sections = Section.objects.roots().prefetch_related("children")
+    children = Prefetch("children", queryset=Section.objects.with_page_counts())
+    sections = Section.objects.roots().with_page_counts().prefetch_related(children)
     return render(request, "treatments/home.html", {"sections": sections})
+
+
+TAG_PAGES_PER_PAGE = 50
+
+
+@cache.reader_page
+def tag(request, slug):
+    """The published pages with a tag; a tag no published page carries is not found (404)."""
+    found = get_object_or_404(Tag, slug=slug)
+    listed = Paginator(TreatmentPage.objects.tagged(found), TAG_PAGES_PER_PAGE)
+    pages = listed.get_page(request.GET.get("page"))
+    if not pages.paginator.count:
+        raise Http404("No published page has this tag.")
+    return render(request, "treatments/tag.html", {"tag": found, "pages": pages})
+
+
+@cache.reader_page
+def a_to_z(request):
+    """Every published page by title, and again under its other name, grouped by first letter."""
+    entries = []
+    for page in TreatmentPage.objects.a_to_z():
+        entries.append({"name": page.title, "page": page, "alias": False})
+        if page.other_name:
+            entries.append({"name": page.other_name, "page": page, "alias": True})
+    entries.sort(key=lambda entry: (_folded(entry["name"]), _folded(entry["page"].title)))
+    letters: dict[str, list] = {}
+    for entry in entries:
+        letters.setdefault(_letter(entry["name"]), []).append(entry)
+    return render(request, "treatments/a_z.html", {"letters": letters})
+
+
+def _folded(name: str) -> str:
+    """A name as the A-Z sorts it: without case or accents ("Éribulin" between D and F)."""
+    decomposed = unicodedata.normalize("NFKD", name.strip())
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def _letter(name: str) -> str:
+    """The heading a name files under: its first letter without accents, or "#" for a digit or sign."""
+    first = _folded(name)[:1].upper()
+    return first if first.isalpha() and first.isascii() else "#"
 
 
 @cache.reader_page
@@ -75,7 +120,7 @@ def section_detail(request, section):
     context = {
         "section": section,
         "ancestors": trail(section),
-        "subsections": section.children.all(),
+        "subsections": section.children.with_page_counts(),
         "pages": listed,
     }
     return render(request, "treatments/section.html", context)
@@ -90,8 +135,16 @@ def trail(node) -> list:
     return Section.objects.ancestors_of(node.section.path)
 
 
+RELATED_PAGES = 5
+
+
 def page_detail(request, page):
-    return render_page(request, page, web_resources=page.web_resources.all())
+    """The live page, with its tags and up to RELATED_PAGES related pages (two queries, whatever the size)."""
+    extra = {
+        "tags": list(page.tags.order_by("name")),
+        "related": list(TreatmentPage.objects.related_to(page, limit=RELATED_PAGES)),
+    }
+    return render_page(request, page, web_resources=page.web_resources.all(), extra=extra)
 
 
 def render_page(request, page, *, web_resources, extra=None):

@@ -13,7 +13,11 @@ TODAY = datetime.date(2026, 11, 25)
 
 
 def page_html(client, listing):
-    return client.get(listing.page.get_absolute_url()).content.decode()
+    """The page's research list as served (the head's JSON-LD names the entries too, from the record)."""
+    html = client.get(listing.page.get_absolute_url()).content.decode()
+    return html[
+        html.index('<ol class="publications">') : html.index("</ol>", html.index('<ol class="publications">'))
+    ]
 
 
 @pytest.mark.django_db

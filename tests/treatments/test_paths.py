@@ -9,7 +9,7 @@ from treatments import paths
 from treatments.models import Section, TreatmentPage
 
 # A URLconf for the reserved-names test: the site's own, plus one more top-level view.
-urlpatterns = [path("search/", include([])), path("", include("cancerindex.urls"))]
+urlpatterns = [path("glossary/", include([])), path("", include("cancerindex.urls"))]
 
 
 def test_building_and_splitting():
@@ -29,18 +29,18 @@ def test_reserved_names_include_every_top_level_url_the_site_uses(name):
 
 
 def test_reserved_names_are_read_from_the_url_configuration(settings):
-    assert not paths.is_reserved("search")
+    assert not paths.is_reserved("glossary")
     settings.ROOT_URLCONF = __name__
-    assert paths.is_reserved("search")
+    assert paths.is_reserved("glossary")
     assert "admin" in paths.reserved_root_slugs()  # an include at "" is looked into
-    assert not paths.is_reserved("treatments") and not paths.is_reserved("search/x")
+    assert not paths.is_reserved("treatments") and not paths.is_reserved("glossary/x")
 
 
 @pytest.mark.django_db
 def test_a_new_top_level_url_is_reserved_for_sections(settings):
     settings.ROOT_URLCONF = __name__
     with pytest.raises(ValidationError, match="reserved"):
-        Section(slug="search", title="Search").full_clean()
+        Section(slug="glossary", title="Glossary").full_clean()
 
 
 @pytest.mark.django_db

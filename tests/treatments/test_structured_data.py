@@ -1,0 +1,243 @@
+"""What readers' pages tell machines: canonical URLs, Open Graph, and schema.org JSON-LD."""
+
+import datetime
+import json
+
+import lxml.html
+import pytest
+from django.template import Context, Template
+from django.test import RequestFactory
+from django.urls import resolve
+
+from tests.factories import PageListingFactory, PublicationFactory, SectionFactory, TreatmentPageFactory
+from treatments import structured_data as sd
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def page():
+    root = SectionFactory(slug="treatments", title="Treatments")
+    section = SectionFactory(parent=root, slug="biological", title="Biological <Therapies>")
+    return TreatmentPageFactory(
+        section=section,
+        slug="il-2",
+        title="Interleukin 2",
+        other_name="Aldesleukin",
+        description="<p>A <b>cytokine</b> used in melanoma &amp; kidney cancer.</p>",
+        last_reviewed_at=datetime.date(2024, 3, 1),
+    )
+
+
+def head(client, url):
+    response = client.get(url)
+    assert response.status_code == 200, url
+    return lxml.html.fromstring(response.content).find("head")
+
+
+def json_ld(element):
+    [script] = element.cssselect('script[type="application/ld+json"]')
+    return json.loads(script.text)
+
+
+def og(element):
+    return {meta.get("property"): meta.get("content") for meta in element.cssselect('meta[property^="og:"]')}
+
+
+def canonical(element):
+    [link] = element.cssselect('link[rel="canonical"]')
+    return link.get("href")
+
+
+def test_a_page_describes_itself_as_a_medical_web_page(client, page):
+    data = json_ld(head(client, page.get_absolute_url()))
+
+    assert data["@context"] == "https://schema.org"
+    assert data["@type"] == "MedicalWebPage"
+    assert data["name"] == "Interleukin 2 (Aldesleukin)"
+    assert data["url"] == "http://testserver/treatments/biological/il-2/"
+    assert data["description"] == "A cytokine used in melanoma & kidney cancer."
+    assert datetime.datetime.fromisoformat(data["dateModified"]) == page.last_updated
+    assert data["lastReviewed"] == "2024-03-01"
+    crumbs = data["breadcrumb"]
+    assert crumbs["@type"] == "BreadcrumbList"
+    assert [(c["position"], c["name"], c["item"]) for c in crumbs["itemListElement"]] == [
+        (1, "Home", "http://testserver/"),
+        (2, "Treatments", "http://testserver/treatments/"),
+        (3, "Biological <Therapies>", "http://testserver/treatments/biological/"),
+        (4, "Interleukin 2 (Aldesleukin)", "http://testserver/treatments/biological/il-2/"),
+    ]
+    assert "citation" not in data  # nothing listed yet
+
+
+def test_a_page_never_reviewed_says_nothing_of_review(client, page):
+    page.last_reviewed_at = None
+    page.save()
+    assert "lastReviewed" not in json_ld(head(client, page.get_absolute_url()))
+
+
+def test_each_entry_the_page_shows_is_a_scholarly_article(client, page):
+    page.publications_shown = 2
+    page.save()
+    first = PageListingFactory(
+        page=page,
+        position=0,
+        publication=PublicationFactory(
+            pmid=31000001,
+            title="IL-2<sup>+</sup> T cells in <i>melanoma</i>.",
+            authors=[{"last_name": "León", "initials": "K"}, {"collective_name": "The IL-2 Group"}],
+            journal="Cancer Res",
+            journal_title="Cancer research",
+            pub_year="2019",
+            pub_month="Jun",
+            doi="10.1158/0008-5472.CAN-19-0001",
+        ),
+    )
+    PageListingFactory(page=page, position=1, hidden=True)
+    second = PageListingFactory(page=page, position=2)
+    PageListingFactory(page=page, position=3)  # past the page's limit
+
+    articles = json_ld(head(client, page.get_absolute_url()))["citation"]
+
+    assert [a["@type"] for a in articles] == ["ScholarlyArticle", "ScholarlyArticle"]
+    assert articles[0] == {
+        "@type": "ScholarlyArticle",
+        "headline": "IL-2+ T cells in melanoma.",
+        "name": "IL-2+ T cells in melanoma.",
+        "author": [
+            {"@type": "Person", "name": "León K"},
+            {"@type": "Organization", "name": "The IL-2 Group"},
+        ],
+        "datePublished": "2019-06",
+        "isPartOf": {"@type": "Periodical", "name": "Cancer research"},
+        "pagination": "1-10",
+        "identifier": [
+            {"@type": "PropertyValue", "propertyID": "PMID", "value": "31000001"},
+            {"@type": "PropertyValue", "propertyID": "DOI", "value": "10.1158/0008-5472.CAN-19-0001"},
+        ],
+        "sameAs": "https://doi.org/10.1158/0008-5472.CAN-19-0001",
+        "url": "https://pubmed.ncbi.nlm.nih.gov/31000001/",
+    }
+    assert first.publication.pmid == 31000001
+    assert articles[1]["url"] == f"https://pubmed.ncbi.nlm.nih.gov/{second.publication.pmid}/"
+
+
+def test_markup_in_titles_cannot_end_the_script_element(client, page):
+    # PubMed text that reads as markup is stored escaped; as text it is markup again.
+    title = "Evil &lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;!-- x"
+    PageListingFactory(page=page, publication__title=title)
+    html = client.get(page.get_absolute_url()).content.decode()
+    script = html.split('<script type="application/ld+json">', 1)[1].split("</script>", 1)[0]
+    assert "<" not in script and ">" not in script
+    data = json.loads(script)
+    assert data["citation"][0]["headline"] == "Evil </script><script>alert(1)</script> & <!-- x"
+
+
+def test_json_ld_is_escaped_whatever_it_holds():
+    embedded = sd.json_ld({"name": "</script><b>&"})
+    assert embedded == (
+        '<script type="application/ld+json">{"name":"\\u003C/script\\u003E\\u003Cb\\u003E\\u0026"}</script>'
+    )
+
+
+@pytest.mark.parametrize(
+    ("year", "month", "expected"),
+    [("2019", "Jun", "2019-06"), ("2019", "11", "2019-11"), ("2019", "", "2019"), ("2019", "Spring", "2019"),
+     ("", "Jun", None), ("19xx", "", None)],
+)  # fmt: skip
+def test_dates_published_are_as_precise_as_known(year, month, expected):
+    assert sd.date_published(year, month) == expected
+
+
+def test_an_article_without_pmid_links_its_doi_and_one_without_either_a_title_search():
+    by_doi = sd.scholarly_article(
+        PublicationFactory.build(pmid=None, doi="10.1/x", authors=[], journal="", pages="")
+    )
+    assert by_doi["url"] == "https://doi.org/10.1/x"
+    assert "author" not in by_doi and "isPartOf" not in by_doi and "pagination" not in by_doi
+    neither = sd.scholarly_article(PublicationFactory.build(pmid=None, title="A study.", pub_year=""))
+    assert neither["url"].startswith("https://pubmed.ncbi.nlm.nih.gov/?term=")
+    assert "identifier" not in neither and "datePublished" not in neither
+
+
+def test_a_section_has_its_breadcrumb(client, page):
+    data = json_ld(head(client, "/treatments/biological/"))
+    assert data["@type"] == "CollectionPage"
+    assert data["breadcrumb"]["@type"] == "BreadcrumbList"
+    assert [c["name"] for c in data["breadcrumb"]["itemListElement"]] == [
+        "Home", "Treatments", "Biological <Therapies>",
+    ]  # fmt: skip
+
+
+def test_home_and_other_pages_have_no_json_ld(client, page):
+    assert not head(client, "/").cssselect('script[type="application/ld+json"]')
+    assert not head(client, "/about/").cssselect('script[type="application/ld+json"]')
+
+
+# --- Canonical URLs and Open Graph ----------------------------------------------------------------
+
+
+def test_pages_sections_and_home_name_their_canonical_url_and_open_graph(client, page):
+    page_head = head(client, page.get_absolute_url() + "?voted=yes&utm_source=x")
+    assert canonical(page_head) == "http://testserver/treatments/biological/il-2/"
+    assert og(page_head) == {
+        "og:title": "Interleukin 2 (Aldesleukin)",
+        "og:description": "A cytokine used in melanoma & kidney cancer.",
+        "og:url": "http://testserver/treatments/biological/il-2/",
+        "og:type": "article",
+        "og:site_name": "CancerIndex",
+    }
+
+    section_head = head(client, "/treatments/")
+    assert canonical(section_head) == "http://testserver/treatments/"
+    assert og(section_head)["og:title"] == "Treatments"
+    assert og(section_head)["og:type"] == "website"
+    assert og(section_head)["og:description"] == "Treatments: pages on CancerIndex."
+
+    home_head = head(client, "/")
+    assert canonical(home_head) == "http://testserver/"
+    assert og(home_head)["og:title"] == "CancerIndex"
+    assert og(home_head)["og:url"] == "http://testserver/"
+
+
+def test_a_sections_intro_is_its_description_and_later_pages_keep_their_number(client, settings):
+    section = SectionFactory(slug="drugs", title="Drugs", intro="<p>Medicines &amp; more.</p>")
+    TreatmentPageFactory.create_batch(51, section=section)
+    assert og(head(client, "/drugs/"))["og:description"] == "Medicines & more."
+    assert canonical(head(client, "/drugs/?page=2")) == "http://testserver/drugs/?page=2"
+    assert canonical(head(client, "/drugs/?page=1")) == "http://testserver/drugs/"
+
+
+def test_the_canonical_url_follows_the_requests_host_and_scheme(client, page, settings):
+    settings.ALLOWED_HOSTS = ["www.cancerindex.org"]
+    response = client.get(page.get_absolute_url(), headers={"host": "www.cancerindex.org"}, secure=True)
+    page_head = lxml.html.fromstring(response.content).find("head")
+    assert canonical(page_head) == "https://www.cancerindex.org/treatments/biological/il-2/"
+    assert json_ld(page_head)["url"] == canonical(page_head)
+
+
+def test_a_missing_page_has_no_canonical_url(client):
+    response = client.get("/nowhere/")
+    assert response.status_code == 404
+    assert not lxml.html.fromstring(response.content).cssselect('link[rel="canonical"]')
+
+
+def test_the_page_is_the_same_bytes_for_every_anonymous_reader(client, page):
+    PageListingFactory(page=page)
+    first = client.get(page.get_absolute_url())
+    second = client.get(page.get_absolute_url(), headers={"cookie": "ci_visitor=abc"})
+    assert first.content == second.content
+
+
+def test_without_a_request_the_tags_say_nothing():
+    template = Template("{% load reader_meta %}[{% head_meta %}{% structured_data %}]")
+    assert template.render(Context({})) == "[]"
+
+
+def test_another_views_context_is_not_taken_for_a_tree_node(page):
+    """A page or section in some other view's context (a search's) is not what that URL shows."""
+    request = RequestFactory().get("/about/")
+    request.resolver_match = resolve("/about/")
+    template = Template("{% load reader_meta %}{% head_meta %}{% structured_data %}")
+    rendered = template.render(Context({"request": request, "page": page, "section": page.section}))
+    assert 'content="CancerIndex"' in rendered and "ld+json" not in rendered
