@@ -8,6 +8,8 @@ from django.test import Client
 
 from treatments.models import TreatmentPage
 
+pytest_plugins = ["tests.workers"]  # the Celery broker fixture both worker test modules use
+
 FIXTURES = Path(__file__).parent / "fixtures"
 SEED = FIXTURES / "seed" / "interleukin-2.txt"
 DEMO_PAGE_URL = "/treatments/biological-therapies/interleukin-2/"

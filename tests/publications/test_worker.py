@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -46,7 +46,6 @@ from tests.factories import TreatmentPageFactory
 from tests.fakes.eutils import FakeEutils
 
 ROOT = Path(__file__).resolve().parents[2]
-BROKER_DB = int(os.environ.get("WORKER_TEST_REDIS_DB", "14"))
 READY_TIMEOUT = 30.0  # seconds for a worker to connect and say "ready"
 TASK_TIMEOUT = 60.0  # seconds for a task to show its effect in the database
 SCHEDULE_NAME = "Refresh publications of all published pages"
@@ -157,10 +156,6 @@ def _stop_stray_workers() -> None:
         worker.stop()
 
 
-def redis_url_with_db(url: str, db: int) -> str:
-    return urlsplit(url)._replace(path=f"/{db}").geturl()
-
-
 def worker_database_url() -> str:
     """The test database pytest-django created, as a DATABASE_URL for the worker."""
     db = connection.settings_dict
@@ -207,25 +202,6 @@ def fixture_pmids(fake: FakeEutils, count: int) -> list[int]:
     """Some PMIDs the fake can serve, deliberately not in PMID order."""
     known = [pmid for pmid in fake.known_pmids if pmid > 30_000_000]
     return [known[(i * 7 + 3) % len(known)] for i in range(count)][::-1]
-
-
-@pytest.fixture
-def broker_url() -> Iterator[str]:
-    """The workers' own Redis database; fails (never skips) when the setup cannot work."""
-    if connection.vendor != "postgresql":
-        pytest.fail("worker tests need DATABASE_URL pointing at PostgreSQL when REDIS_URL is set")
-    if celery_app.conf.task_always_eager:
-        pytest.fail(
-            "CELERY_TASK_ALWAYS_EAGER is on although REDIS_URL is set: tasks would not reach a worker"
-        )
-    url = redis_url_with_db(settings.REDIS_URL, BROKER_DB)
-    client = redis.Redis.from_url(url)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.fail(f"Redis at {url} is not reachable: {exc}")
-    yield url
-    client.close()
 
 
 @pytest.fixture

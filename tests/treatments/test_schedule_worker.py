@@ -23,20 +23,16 @@ import pytest
 import redis
 from django.apps import apps
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from cancerindex.celery import app as celery_app
 from tests.factories import TreatmentPageFactory
 from tests.publications.test_worker import (
     _LAUNCHER,
-    BROKER_DB,
     READY_TIMEOUT,
     ROOT,
     Worker,
     _live_workers,
-    redis_url_with_db,
     unique,
     wait_for,
     worker_database_url,
@@ -87,23 +83,6 @@ class Beat(Worker):
                 pytest.fail(f"beat exited with {self.process.returncode}:\n{self.log()}")
             time.sleep(0.1)
         pytest.fail(f"beat was not ready after {READY_TIMEOUT:.0f} s:\n{self.log()}")
-
-
-@pytest.fixture
-def broker_url() -> Iterator[str]:
-    """The test workers' own Redis database; fails (never skips) when the setup cannot work."""
-    if connection.vendor != "postgresql":
-        pytest.fail("worker tests need DATABASE_URL pointing at PostgreSQL when REDIS_URL is set")
-    if celery_app.conf.task_always_eager:
-        pytest.fail("CELERY_TASK_ALWAYS_EAGER is on although REDIS_URL is set: beat's tasks would not run")
-    url = redis_url_with_db(settings.REDIS_URL, BROKER_DB)
-    client = redis.Redis.from_url(url)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.fail(f"Redis at {url} is not reachable: {exc}")
-    yield url
-    client.close()
 
 
 @pytest.fixture
