@@ -31,18 +31,21 @@ READABLE_FIELDS = {
     "publication_types": "publication_type_list",
     "dates": "date_table",
     "retraction_notices": "retraction_notice_list",
+    "comments_corrections": "comments_corrections_list",
     "source_xml": "source_record",
 }
 PUBLICATION_FIELDSETS = [
     ("As readers see it", {"fields": ["as_listed"]}),
     ("Citation", {"fields": [
         "pmid", "kind", "title_as_shown", "author_list", "more_authors", "journal", "journal_title",
-        "pub_year", "pub_month", "pub_season", "medline_date", "volume", "issue", "pages", "doi", "language",
+        "pub_year", "pub_month", "pub_day", "pub_season", "medline_date", "volume", "issue", "pages", "doi",
+        "language",
     ]}),
     ("Free full text", {"fields": ["in_pmc", "pmcid", "pmc_release_date", "book_accession"]}),
     ("Abstract sections and NLM categories", {"fields": ["abstract_sections"], "classes": ["collapse"]}),
     ("Status", {"fields": [
-        "publication_type_list", "is_retracted", "retraction_notice_list", "date_table",
+        "publication_type_list", "is_retracted", "retraction_notice_list", "comments_corrections_list",
+        "date_table",
         "created_at", "updated_at",
     ]}),
     ("PubMed record", {"fields": ["source_record"], "classes": ["collapse"]}),
@@ -135,6 +138,11 @@ class PublicationAdmin(admin.ModelAdmin):
     @admin.display(description="retraction notices")
     def retraction_notice_list(self, obj):
         return html_list("ul", obj.retraction_notices) or self.get_empty_value_display()
+
+    @admin.display(description="comments and corrections")
+    def comments_corrections_list(self, obj):
+        lines = [citation.link_line(link) for link in obj.comments_corrections]
+        return html_list("ul", lines) or self.get_empty_value_display()
 
     @admin.display(description="dates (PubMed history)")
     def date_table(self, obj):

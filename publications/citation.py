@@ -6,9 +6,10 @@ Plain functions of plain values, so each citation shape is tested on its own.
 from __future__ import annotations
 
 import datetime
+import re
 from dataclasses import dataclass
 from html import escape
-from urllib.parse import quote_plus
+from urllib.parse import quote, quote_plus
 
 from .markup import clean_inline, inline_text
 
@@ -18,6 +19,9 @@ RELATED_URL = "https://pubmed.ncbi.nlm.nih.gov/?linkname=pubmed_pubmed&from_uid=
 PMC_ARTICLE_URL = "https://pmc.ncbi.nlm.nih.gov/articles/{pmcid}/"
 PMC_SEARCH_URL = "https://pmc.ncbi.nlm.nih.gov/search/?term={term}"
 BOOKSHELF_URL = "https://www.ncbi.nlm.nih.gov/books/{accession}/"
+DOI_URL = "https://doi.org/{doi}"
+TRIAL_URL = "https://clinicaltrials.gov/study/{nct}"
+CITE_FORMATS = (("ris", "RIS"), ("bib", "BibTeX"), ("nbib", "MEDLINE"), ("json", "CSL-JSON"))
 
 MAX_AUTHORS_IN_FULL = 4
 AUTHORS_BEFORE_ET_AL = 3
@@ -115,38 +119,242 @@ def entry_html(publication, *, cleaned: bool = False) -> str:
     """A publication's ``<li>`` as on the page, from its stored columns; every value escaped.
 
     Titles and abstracts go through ``clean_inline`` (i, b, sup, sub, u kept, the rest escaped)
-    unless ``cleaned`` says the caller has just cleaned them.
+    unless ``cleaned`` says the caller has just cleaned them. Around the citation the old site showed
+    (authors, title, source line and its links, unchanged) come the evidence at a glance: the kind of
+    study, warnings about retraction and correction, the identifiers, PubMed's links to other papers.
     """
     clean = (lambda fragment: fragment or "") if cleaned else (lambda fragment: clean_inline(fragment or ""))
     title = clean(publication.title)
     retracted = publication.is_retracted
+    links = list(getattr(publication, "comments_corrections", None) or [])
+    corrected = is_corrected(links, publication.publication_types)
+    classes = "publication" + (" retracted" if retracted else "") + (" corrected" if corrected else "")
     parts = [
-        f'<li class="publication{" retracted" if retracted else ""}">\n',
+        f'<li class="{classes}">\n',
         f'<p class="authors">{escape(author_line(publication.authors, more=publication.more_authors))}</p>\n',
         f'<h3 class="title" lang="en">{title}</h3>\n',
     ]
     if retracted:
         parts.append(_retraction_warning(publication.retraction_notices))
+    if corrected:
+        parts.append(_correction_warning(links))
+    parts.append(_evidence_badges(publication.publication_types))
     # The plain title is needed only for links that search by title (no PMID, or no PMCID).
     title_text = inline_text(title) if not (publication.pmid and publication.pmcid) else ""
     parts.append(_citation_paragraph(publication, title_text))
+    parts.append(_identifiers(publication))
+    parts.append(_links_list(links))
     if publication.abstract:
-        parts.append('<div class="abstract">\n')
+        parts.append('<details class="abstract">\n<summary>Abstract</summary>\n')
         for section in publication.abstract:
             label = section.get("label")
             head = f'<span class="abstract-label">{escape(label)}:</span> ' if label else ""
-            parts.append(f"<p>{head}{clean(section.get('text', ''))}</p>\n")
-        parts.append("</div>\n")
+            parts.append(f"<p>{head}{link_trials(clean(section.get('text', '')))}</p>\n")
+        parts.append("</details>\n")
+    if publication.pmid:
+        parts.append(_cite_as(publication.pmid))
     parts.append("</li>\n")
     return "".join(parts)
 
 
+_NOTICE_PMID = re.compile(r"PMID: ?([0-9]+)\s*$")
+
+
 def _retraction_warning(notices: list[str]) -> str:
-    said = f" ({escape('; '.join(notices))})" if notices else ""
+    """The warning, each notice linked to its PubMed record when it names one."""
+    said = f" ({'; '.join(map(_notice_link, notices))})" if notices else ""
     return (
         '<p class="retraction-warning" role="note"><strong>Retracted publication:</strong> this article has '
         f"been retracted{said}. Do not rely on its findings.</p>\n"
     )
+
+
+def _notice_link(notice: str) -> str:
+    if found := _NOTICE_PMID.search(notice):
+        return f'<a href="{PUBMED_URL.format(pmid=int(found[1]))}" rel="noopener">{escape(notice)}</a>'
+    return escape(notice)
+
+
+# Evidence at a glance: PubMed's publication types that say what kind of study a paper is, as
+# (badge key, label, PubMed's type names), strongest first. A filter on the page picks by key.
+EVIDENCE_TYPES = (
+    ("guideline", "Guideline", {"Practice Guideline", "Guideline"}),
+    ("meta-analysis", "Meta-analysis", {"Meta-Analysis", "Network Meta-Analysis"}),
+    ("systematic-review", "Systematic review", {"Systematic Review"}),
+    ("rct", "Randomized controlled trial", {"Randomized Controlled Trial"}),
+    ("clinical-trial", "Clinical trial", {
+        "Clinical Trial", "Controlled Clinical Trial", "Pragmatic Clinical Trial", "Equivalence Trial",
+        "Adaptive Clinical Trial", "Clinical Trial, Veterinary",
+    }),
+    ("review", "Review", {"Review", "Scoping Review"}),
+)  # fmt: skip
+_PHASE = re.compile(r"^Clinical Trial, Phase (I{1,3}|IV)$")
+# What the page's filters (``?only=``) keep, by badge key.
+FILTER_KINDS = {
+    "reviews": {"review", "systematic-review", "meta-analysis", "guideline"},
+    "trials": {"rct", "clinical-trial"},
+}
+
+
+def evidence(publication_types) -> list[tuple[str, str]]:
+    """(key, label) of each kind of study the types say, strongest first: "Clinical trial, phase III".
+
+    A systematic review is also typed "Review" by PubMed: the plain badge is left out then.
+    """
+    types = set(publication_types or ())
+    phases = sorted(found[1] for found in map(_PHASE.match, types) if found)
+    badges = []
+    for key, label, names in EVIDENCE_TYPES:
+        if key == "clinical-trial" and phases:
+            badges.append((key, f"{label}, phase {'/'.join(phases)}"))
+        elif types & names:
+            badges.append((key, label))
+    keys = {key for key, _ in badges}
+    if "review" in keys and keys & {"systematic-review", "meta-analysis"}:
+        badges = [badge for badge in badges if badge[0] != "review"]
+    return badges
+
+
+def evidence_keys(publication_types) -> set[str]:
+    return {key for key, _ in evidence(publication_types)}
+
+
+def _evidence_badges(publication_types) -> str:
+    badges = evidence(publication_types)
+    if not badges:
+        return ""
+    items = "".join(f'<li class="badge badge-{key}">{escape(label)}</li>' for key, label in badges)
+    return f'<ul class="evidence" aria-label="Type of study">{items}</ul>\n'
+
+
+# PubMed's links between papers (CommentsCorrections RefType), worded as PubMed shows them.
+LINK_WORDS = {
+    "RetractionIn": "Retraction in", "RetractionOf": "Retraction of",
+    "PartialRetractionIn": "Partial retraction in", "PartialRetractionOf": "Partial retraction of",
+    "RetractedandRepublishedIn": "Retracted and republished in",
+    "RetractedandRepublishedFrom": "Retracted and republished from",
+    "ErratumIn": "Erratum in", "ErratumFor": "Erratum for",
+    "CorrectedandRepublishedIn": "Corrected and republished in",
+    "CorrectedandRepublishedFrom": "Corrected and republished from",
+    "ExpressionOfConcernIn": "Expression of concern in",
+    "ExpressionOfConcernFor": "Expression of concern for",
+    "CommentIn": "Comment in", "CommentOn": "Comment on",
+    "UpdateIn": "Update in", "UpdateOf": "Update of",
+    "RepublishedIn": "Republished in", "RepublishedFrom": "Republished from",
+    "ReprintIn": "Reprint in", "ReprintOf": "Reprint of",
+    "SummaryForPatientsIn": "Summary for patients in", "OriginalReportIn": "Original report in",
+    "AssociatedDataset": "Associated dataset", "AssociatedPublication": "Associated publication",
+}  # fmt: skip
+CORRECTION_TYPES = {"ErratumIn", "CorrectedandRepublishedIn"}
+_WORD_START = re.compile(r"(?<=[a-z])(?=[A-Z])")
+
+
+def link_words(ref_type: str) -> str:
+    """ "Erratum in"; a type PubMed adds later is spelled out from its name ("FooBarIn": "Foo bar in")."""
+    if ref_type in LINK_WORDS:
+        return LINK_WORDS[ref_type]
+    return _WORD_START.sub(" ", ref_type).capitalize()
+
+
+def link_line(link: dict) -> str:
+    """One link as plain text, "Erratum in: Cell Rep. 2022 Jun 28;39(13):111044. PMID: 35767954"."""
+    pmid = f"PMID: {link['pmid']}" if link.get("pmid") else ""
+    said = " ".join(filter(None, [link.get("source", ""), pmid]))
+    return f"{link_words(link.get('type', ''))}: {said}"
+
+
+def is_corrected(links, publication_types=()) -> bool:
+    """An erratum, or a corrected and republished version, is on record for the paper."""
+    return any(link.get("type") in CORRECTION_TYPES for link in links) or (
+        "Corrected and Republished Article" in (publication_types or ())
+    )
+
+
+def _link_anchor(link: dict) -> str:
+    said = escape(link.get("source") or (f"PMID {link['pmid']}" if link.get("pmid") else ""))
+    if link.get("pmid"):
+        return f'<a href="{PUBMED_URL.format(pmid=int(link["pmid"]))}" rel="noopener">{said}</a>'
+    return said
+
+
+def _correction_warning(links) -> str:
+    notices = [link for link in links if link.get("type") in CORRECTION_TYPES]
+    said = "; ".join(f"{escape(link_words(link['type']))}: {_link_anchor(link)}" for link in notices)
+    return (
+        '<p class="correction-warning" role="note"><strong>Corrected publication:</strong> a correction to '
+        f"this article has been published{f' ({said})' if said else ''}. Read it with the correction.</p>\n"
+    )
+
+
+def _links_list(links) -> str:
+    if not links:
+        return ""
+    items = "".join(
+        f'<li class="link-{escape(kind.lower())}">{escape(link_words(kind))}: {_link_anchor(link)}</li>'
+        for link in links
+        for kind in [link.get("type", "")]
+    )
+    return f'<ul class="comments-corrections" aria-label="Linked publications">{items}</ul>\n'
+
+
+_MONTH_NUMBERS = {
+    name: number
+    for number, name in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1
+    )
+}
+
+
+def publication_date(year: str, month: str, day: str, dates=None) -> tuple[datetime.date, str] | None:
+    """The full date the issue is dated, or else the day it was published online ("Epub"); None if
+    PubMed gives neither (the year in the source line is all there is)."""
+    try:
+        return datetime.date(int(year), _MONTH_NUMBERS[month], int(day)), "Published"
+    except (KeyError, ValueError):
+        pass
+    electronic = (dates or {}).get("electronic")
+    try:
+        return (datetime.date.fromisoformat(electronic), "Epub") if electronic else None
+    except ValueError:
+        return None
+
+
+def _identifiers(publication) -> str:
+    """Date, PMID, DOI (to doi.org) and PMCID (to PMC) on one line; nothing for an entry with none."""
+    parts = []
+    dated = publication_date(
+        publication.pub_year, publication.pub_month, getattr(publication, "pub_day", ""), publication.dates
+    )
+    if dated:
+        day, word = dated
+        parts.append(f'{word} <time datetime="{day.isoformat()}">{day.day} {day:%B %Y}</time>')
+    if publication.pmid:
+        url = PUBMED_URL.format(pmid=publication.pmid)
+        parts.append(f'PMID: <a href="{url}" rel="noopener">{publication.pmid}</a>')
+    if publication.doi:
+        url = DOI_URL.format(doi=quote(publication.doi, safe="/:;()[]<>._-"))
+        parts.append(f'DOI: <a href="{escape(url)}" rel="noopener">{escape(publication.doi)}</a>')
+    if publication.pmcid:
+        url = PMC_ARTICLE_URL.format(pmcid=quote(publication.pmcid, safe=""))
+        parts.append(f'PMCID: <a href="{escape(url)}" rel="noopener">{escape(publication.pmcid)}</a>')
+    return f'<p class="identifiers">{" · ".join(parts)}</p>\n' if parts else ""
+
+
+_TRIAL_ID = re.compile(r"\bNCT[0-9]{8}\b")
+
+
+def link_trials(html: str) -> str:
+    """ClinicalTrials.gov ids in cleaned abstract HTML (text and bare tags only) linked to the trial."""
+    return _TRIAL_ID.sub(
+        lambda found: f'<a href="{TRIAL_URL.format(nct=found[0])}" rel="noopener">{found[0]}</a>', html
+    )
+
+
+def _cite_as(pmid: int) -> str:
+    links = " · ".join(
+        f'<a href="/cite/{pmid}.{ext}" rel="nofollow">{label}</a>' for ext, label in CITE_FORMATS
+    )
+    return f'<p class="cite-as">Cite: {links}</p>\n'
 
 
 def _citation_paragraph(publication, title_text: str) -> str:

@@ -23,7 +23,7 @@ from .pubmed import PubmedRecord
 # gives us, stored under the same name unless renamed here. Adding a PubMed field means adding it
 # to the record, the parser and the model; ``test_publication_fields`` says if one is missed.
 RECORD_RENAMES = {"journal_iso": "journal"}
-RECORD_NOT_STORED = {"elocation_ids", "pub_day"}  # they only feed ``pages`` (and nothing shows a day)
+RECORD_NOT_STORED = {"elocation_ids"}  # it only feeds ``pages``
 RECORD_DERIVED = ["in_pmc"]  # computed from the record in ``Publication.from_record``
 SITE_ONLY_FIELDS = {"more_authors"}  # set by editors or the demo, never by PubMed
 _RECORD_FIELD_NAMES = [field.name for field in dataclasses.fields(PubmedRecord)]
@@ -49,7 +49,8 @@ LISTED_FIELDS = (
 ENTRY_FIELDS = frozenset(
     {"pmid", "title", "authors", "more_authors", "journal", "pub_year", "pub_season", "medline_date",
      "volume", "issue", "pages", "in_pmc", "pmcid", "book_accession", "abstract", "is_retracted",
-     "retraction_notices"}
+     "retraction_notices", "pub_month", "pub_day", "doi", "dates", "publication_types",
+     "comments_corrections"}
 )  # fmt: skip
 
 
@@ -250,6 +251,7 @@ class Publication(models.Model):
     journal_title = models.CharField(max_length=500, blank=True)
     pub_year = models.CharField(max_length=4, blank=True)
     pub_month = models.CharField(max_length=10, blank=True)
+    pub_day = models.CharField(max_length=10, blank=True)
     pub_season = models.CharField(max_length=40, blank=True)
     medline_date = models.CharField(max_length=100, blank=True)
     volume = models.CharField(max_length=100, blank=True)
@@ -270,6 +272,11 @@ class Publication(models.Model):
     language = models.CharField(max_length=20, blank=True)
     is_retracted = models.BooleanField(default=False)
     retraction_notices = models.JSONField(default=list, blank=True)
+    comments_corrections = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="PubMed's links to other papers: errata, comments, updates, retractions.",
+    )
     source_xml = models.TextField(blank=True, help_text="The PubMed record this was built from.")
     rendered_entry = models.TextField(
         blank=True,

@@ -231,6 +231,7 @@ def _article_record(element: etree._Element) -> PubmedRecord:
         dates=_article_dates(element, citation, article),
         is_retracted=shared.pop("is_retracted") or bool(retraction_notices),
         retraction_notices=retraction_notices,
+        comments_corrections=_comments_corrections(citation),
         **shared,
     )
 
@@ -348,6 +349,27 @@ def _retraction_notices(citation: etree._Element) -> list[str]:
         pmid = _text(comment, "PMID")
         notices.append(" ".join(filter(None, [_text(comment, "RefSource"), f"PMID: {pmid}" if pmid else ""])))
     return notices
+
+
+def _comments_corrections(citation: etree._Element) -> list[dict]:
+    """Every link NLM records between this article and another (errata, comments, updates, retractions...).
+
+    "Cites" is left out: it is the article's reference list (hundreds of entries), not a notice about it.
+    """
+    links = []
+    for comment in citation.iterfind("CommentsCorrectionsList/CommentsCorrections"):
+        ref_type = comment.get("RefType", "")
+        if not ref_type or ref_type == "Cites":
+            continue
+        pmid = _text(comment, "PMID")
+        links.append(
+            {
+                "type": ref_type,
+                "pmid": int(pmid) if _DIGITS.fullmatch(pmid) and int(pmid) else None,
+                "source": _text(comment, "RefSource"),
+            }
+        )
+    return links
 
 
 # Dates

@@ -59,6 +59,9 @@ class PubmedRecord:
     language: str = ""
     is_retracted: bool = False
     retraction_notices: list[str] = field(default_factory=list)  # "Cancer Discov. 2020;...; PMID 123"
+    # Links NLM records to other papers (retraction, erratum, comment, update...), as
+    # {"type": "ErratumIn", "pmid": 123 or None, "source": "Cell Rep. 2022 ..."}; not "Cites" (references).
+    comments_corrections: list[dict] = field(default_factory=list)
     source_xml: str = ""  # the article element, serialized, for re-parsing later
 
     def as_json(self) -> dict:
