@@ -10,5 +10,6 @@ urlpatterns = [
     path("about/", TemplateView.as_view(template_name="about.html"), name="about"),
     path("disclaimer/", TemplateView.as_view(template_name="disclaimer.html"), name="disclaimer"),
     path("search/", include("search.urls")),
+    path("cite/", include("publications.urls")),
     path("", include("treatments.urls")),
 ]
