@@ -241,10 +241,11 @@ class TreatmentPageAdmin(
 
 @admin.register(Feedback)
 class FeedbackAdmin(admin.ModelAdmin):
-    list_display = ["page", "day", "useful"]
+    list_display = ["page", "day", "useful", "missing"]
     list_filter = ["useful", "day"]
     list_select_related = ["page"]
-    readonly_fields = ["page", "day", "visitor", "useful", "created_at"]
+    search_fields = ["missing", "page__title"]
+    readonly_fields = ["page", "day", "visitor", "useful", "missing", "created_at"]
 
     def has_add_permission(self, request):
         return False

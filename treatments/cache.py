@@ -22,6 +22,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -35,6 +36,7 @@ from django.utils.cache import add_never_cache_headers, get_conditional_response
 from django.utils.http import http_date, parse_http_date_safe
 
 from cancerindex import edge
+from publications.export import FORMATS  # a page's list downloads (publications.views.cite_page)
 
 from . import paths
 from .changes import page_changed
@@ -51,9 +53,11 @@ LOCK_SECONDS = 10  # the longest a render may hold a URL's lock
 WAIT_SECONDS = 3.0  # how long a request without a stale copy waits for another's render
 POLL_SECONDS = 0.02
 SITE_GENERATION = "site"
-# Query strings the cache keeps a copy for (the vote's thanks, a section's later pages); any other
-# (tracking tags, junk) is rendered, not stored, so nobody can fill the cache with variants of a URL.
-QUERY_PARAMETERS = {"voted", "page"}
+# Query strings the cache keeps a copy for, and which of their values: the views that read them register
+# them (``keep_query``). Any other query string (tracking tags, junk, an unknown value) is rendered, not
+# stored, so nobody can fill the cache with variants of a URL.
+QUERY_VALUES: dict[str, Callable[[str], bool]] = {}
+QUERY_PARAMETERS = QUERY_VALUES.keys()
 # Response headers the cache sets itself on every copy it serves; the rest are stored as rendered.
 OWN_HEADERS = {
     "content-length",
@@ -64,6 +68,18 @@ OWN_HEADERS = {
     "vary",
     "expires",
 }
+
+
+def keep_query(name: str, allowed: Callable[[str], bool]) -> None:
+    """Let the cache keep a copy per value of ``?name=`` for which ``allowed(value)`` is true."""
+    QUERY_VALUES[name] = allowed
+
+
+def _cacheable_query(request) -> bool:
+    return all(
+        name in QUERY_VALUES and len(values) == 1 and QUERY_VALUES[name](values[0])
+        for name, values in request.GET.lists()
+    )
 
 
 def reader_page(view):
@@ -81,7 +97,8 @@ RELATED_PURGED = 50
 
 def urls_for(page) -> list[str]:
     """Every reader URL that shows ``page``: itself, its section and each section above it, home,
-    its tags' pages, the A-Z, search (at the edge, every query string), and pages listing it as related."""
+    its tags' pages, the A-Z, search (at the edge, every query string), pages listing it as related, its
+    feeds and its list's citation downloads."""
     section_path = page.section.path
     own = paths.page_path(section_path, page.slug)
     nodes = [own, *paths.ancestors(section_path)]
@@ -96,6 +113,7 @@ def urls_for(page) -> list[str]:
         reverse("treatments:a_z"),
         reverse("search:search"),
         *feed_urls(page),
+        *(reverse("publications:cite_page", kwargs={"page_id": page.pk, "fmt": fmt}) for fmt in FORMATS),
     ]
 
 
@@ -428,7 +446,7 @@ class PageCacheMiddleware:
             response = self.get_response(request)
             add_never_cache_headers(response)
             return response
-        if not settings.PAGE_CACHE_ENABLED or not set(request.GET) <= QUERY_PARAMETERS:
+        if not settings.PAGE_CACHE_ENABLED or not _cacheable_query(request):
             return _public(request, self.get_response(request))
         try:
             return _serve(request, self.get_response)

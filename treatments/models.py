@@ -451,6 +451,10 @@ class Feedback(models.Model):
     day = models.DateField(default=timezone.localdate)
     visitor = models.CharField(max_length=64, help_text="A keyed hash; no personal data is stored.")
     useful = models.BooleanField()
+    missing = models.TextField(
+        blank=True,
+        help_text="What a reader who answered No found missing, if they said: for editors, never shown.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = FeedbackQuerySet.as_manager()

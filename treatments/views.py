@@ -30,7 +30,7 @@ from taggit.models import Tag
 from publications.citation import entry_for_date
 from publications.models import PageListing, Publication
 
-from . import cache, paths, ratelimit
+from . import cache, evidence, paths, ratelimit
 from .models import Feedback, Section, TreatmentPage
 
 VISITOR_COOKIE = "ci_visitor"
@@ -150,38 +150,47 @@ def page_detail(request, page):
 def render_page(request, page, *, web_resources, extra=None):
     """The treatment page template for a live page or, from ``treatments.previews``, a draft."""
     as_of = timezone.localdate(page.list_refreshed_at) if page.list_refreshed_at else timezone.localdate()
+    listed = publications_listed(page, as_of, only=evidence.chosen_filter(request.GET.get("only")))
     context = {
         "page": page,
         "ancestors": trail(page),
         "web_resources": web_resources,
-        "publications_html": publications_html(page, as_of),
+        "publications_html": listed.html,
+        "listed": listed,
         "as_of": as_of,
         **(extra or {}),
     }
     return render(request, "treatments/page.html", context)
 
 
-def publications_html(page, as_of):
-    """The page's list as one HTML string: each entry's stored HTML, fetched in one query.
+def publications_listed(page, as_of, *, only: str = "") -> evidence.Listed:
+    """The page's list: each entry's stored HTML, fetched in one query, with its counts and chart.
 
     Entries are built when their record changes (``Publication.normalize``); only an entry whose HTML
     was cleared by a raw update is built here (and stored again), and only an embargoed PMC link's
-    label depends on the day.
+    label depends on the day. A filter (``only``) picks among the listed entries in Python: the same
+    one query for every filter, and the chart and counts always describe the whole list.
     """
     if not page.publications_shown:
-        return ""
+        return evidence.Listed(only=only)
     sql, params = _list_query(connection.alias, page.publications_shown)
     with connection.cursor() as cursor:
         cursor.execute(sql, [page.pk if value == _ANY_PAGE else value for value in params])
-        rows = [(pk, html, _date(release), book) for pk, html, release, book in cursor.fetchall()]
-    stale = [pk for pk, html, *_ in rows if not html]
+        rows = [
+            evidence.Row(pk, html, _date(release), book, bool(pmc), evidence.publication_types(types), year)
+            for pk, html, release, book, pmc, types, year in cursor.fetchall()
+        ]
+    shown = [row for row in rows if not only or row.kept_by(only, as_of)]
+    stale = [row.pk for row in shown if not row.html]
     built = Publication.objects.render_stale(stale) if stale else {}
-    return mark_safe(  # noqa: S308 - built by citation.entry_html from cleaned markup and escaped text
+    html = mark_safe(  # noqa: S308 - built by citation.entry_html from cleaned markup and escaped text
         "".join(
-            entry_for_date(html or built[pk], release_date=release, book_accession=book, as_of=as_of)
-            for pk, html, release, book in rows
+            entry_for_date(row.html or built[row.pk], release_date=row.release, book_accession=row.book,
+                           as_of=as_of)
+            for row in shown
         )
-    )
+    )  # fmt: skip
+    return evidence.listed(rows, html, only=only, as_of=as_of)
 
 
 _ANY_PAGE = -7  # stands for the page's id in the compiled statement; no row has a negative id
@@ -193,7 +202,8 @@ def _list_query(alias, limit):
     same statement on every request (a third of the list's cost)."""
     page = TreatmentPage(pk=_ANY_PAGE, publications_shown=limit)
     columns = ("publication_id", "publication__rendered_entry", "publication__pmc_release_date",
-               "publication__book_accession")  # fmt: skip
+               "publication__book_accession", "publication__in_pmc", "publication__publication_types",
+               "publication__pub_year")  # fmt: skip
     query = PageListing.objects.using(alias).for_page(page).values_list(*columns).query
     return query.get_compiler(using=alias).as_sql()
 
@@ -208,6 +218,10 @@ def _date(value):
 def feedback(request, page_id):
     """Store "Found this page useful?": one vote per visitor, page and day; a later vote replaces it.
 
+    A No may say what was missing (``missing``, from the form on the No's thanks): kept on the same row,
+    for editors only. The result comes back in the URL (``?voted=``, ``VOTE_OUTCOMES``), so the thanks
+    page is cached like any other (README: Caching).
+
     No CSRF token: the form sits in a page cached for every reader, so it cannot carry one. A vote
     spends no credential of the reader's (the visitor cookie only counts repeats once, and is SameSite),
     so a forged vote is no more than anyone can cast directly; refusing a foreign Origin or Referer
@@ -221,15 +235,13 @@ def feedback(request, page_id):
     answer = request.POST.get("useful")
     if answer not in ("yes", "no"):
         return HttpResponseBadRequest("Choose yes or no.")
+    useful = answer == "yes"
+    missing = "" if useful else request.POST.get("missing", "").strip().replace("\r\n", "\n")
+    if len(missing) > MISSING_MAX_LENGTH:
+        return HttpResponseBadRequest(f"Say what was missing in {MISSING_MAX_LENGTH} characters or fewer.")
     token = _visitor_token(request)
-    Feedback.objects.update_or_create(
-        page=page,
-        visitor=_visitor_key(token),
-        day=timezone.localdate(),
-        defaults={"useful": answer == "yes"},
-    )
-    # The thanks is in the URL, not the session: that page is cached like any other (README: Caching).
-    response = redirect(page.get_absolute_url() + "?voted=yes#feedback", permanent=False)
+    outcome = _record_vote(page, _visitor_key(token), useful, missing)
+    response = redirect(f"{page.get_absolute_url()}?voted={outcome}#feedback", permanent=False)
     response.status_code = 303
     response.set_signed_cookie(
         VISITOR_COOKIE,
@@ -240,6 +252,34 @@ def feedback(request, page_id):
         secure=request.is_secure(),
     )
     return response
+
+
+# What comes back in ``?voted=``: templates/treatments/_feedback.html says each in words, and offers the
+# "What was missing?" form after a No. Any other value shows no thanks.
+VOTE_OUTCOMES = ("yes", "no", "changed-yes", "changed-no", "noted")
+# The page cache keeps one copy per vote outcome, list filter and later page of a list; no other value.
+cache.keep_query("voted", VOTE_OUTCOMES.__contains__)
+cache.keep_query("only", evidence.FILTERS.__contains__)
+cache.keep_query("page", lambda value: value.isdigit() and len(value) <= 6)
+MISSING_MAX_LENGTH = 500
+
+
+def _record_vote(page, visitor, useful, missing):
+    """Today's vote of this visitor on this page, created or replaced; the ``?voted=`` that says so.
+
+    Text already given survives a later No without text (a reader who votes again from the page).
+    """
+    today = timezone.localdate()
+    todays = Feedback.objects.filter(page=page, visitor=visitor, day=today)
+    earlier = todays.values("useful", "missing").first()
+    kept = earlier["missing"] if earlier and not useful else ""
+    Feedback.objects.update_or_create(
+        page=page, visitor=visitor, day=today, defaults={"useful": useful, "missing": missing or kept}
+    )
+    if missing:
+        return "noted"
+    answer = "yes" if useful else "no"
+    return f"changed-{answer}" if earlier and earlier["useful"] != useful else answer
 
 
 def _too_many_votes():

@@ -10,6 +10,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from tests.factories import TreatmentPageFactory
+from treatments import views
 from treatments.models import Feedback
 
 pytestmark = pytest.mark.django_db
@@ -23,8 +24,16 @@ def _fresh_rate_limits():
     cache.clear()
 
 
-def vote(client, page, answer, **extra):
-    return client.post(f"/feedback/{page.pk}/", {"useful": answer}, **extra)
+def vote(client, page, answer, data=None, **extra):
+    return client.post(f"/feedback/{page.pk}/", {"useful": answer, **(data or {})}, **extra)
+
+
+def thanks(client, url):
+    """The status line beside the vote (not at the top of the page), and the "What was missing?" form."""
+    doc = lxml.html.fromstring(client.get(url).content)
+    messages = [message.text_content() for message in doc.cssselect("#feedback .message")]
+    assert len(doc.cssselect(".message")) == len(messages)
+    return messages, doc.cssselect("form.feedback-missing")
 
 
 def test_a_vote_is_stored_and_the_reader_thanked():
@@ -34,10 +43,108 @@ def test_a_vote_is_stored_and_the_reader_thanked():
     assert response["Location"] == page.get_absolute_url() + "?voted=yes#feedback"
     assert Feedback.objects.get(page=page).useful is True
     landed = client.get(response["Location"])
-    (thanks,) = lxml.html.fromstring(landed.content).cssselect("#feedback .message")  # not at the top
-    assert thanks.text_content() == "Thank you for your feedback."
     assert "cookie" not in landed.get("Vary", "").lower()  # no session message: cacheable like any page
-    assert not lxml.html.fromstring(client.get(page.get_absolute_url()).content).cssselect(".message")
+    assert thanks(client, response["Location"]) == (
+        ["Thank you for your feedback. Your answer, Yes, is recorded."],
+        [],
+    )
+    assert thanks(client, page.get_absolute_url()) == ([], [])
+
+
+def test_a_changed_vote_says_so():
+    client, page = Client(), TreatmentPageFactory()
+    assert vote(client, page, "no")["Location"].endswith("?voted=no#feedback")
+    changed = vote(client, page, "yes")["Location"]
+    assert changed == page.get_absolute_url() + "?voted=changed-yes#feedback"
+    assert thanks(client, changed) == (
+        ["Thank you for your feedback. Your answer is changed from No to Yes: one answer a day counts."],
+        [],
+    )
+    assert vote(client, page, "yes")["Location"].endswith("?voted=yes#feedback")  # the same again: recorded
+    back = vote(client, page, "no")["Location"]
+    assert back.endswith("?voted=changed-no#feedback")
+    messages, missing_form = thanks(client, back)
+    assert messages == [
+        "Thank you for your feedback. Your answer is changed from Yes to No: one answer a day counts."
+    ]
+    assert missing_form
+    assert Feedback.objects.get(page=page).useful is False
+
+
+def test_a_no_may_say_what_was_missing_and_only_editors_read_it(editor_client):
+    client, page = Client(enforce_csrf_checks=True), TreatmentPageFactory()
+    landed = vote(client, page, "no", headers={"origin": "http://testserver"})["Location"]
+    messages, (form,) = thanks(client, landed)
+    assert messages == ["Thank you for your feedback. Your answer, No, is recorded."]
+    assert not form.cssselect("input[type=hidden]")  # nothing per reader: cacheable
+    (label,) = form.cssselect("label[for=feedback-missing-text]")
+    assert label.text_content().startswith("What was missing?")
+    assert int(form.cssselect("textarea")[0].get("maxlength")) == views.MISSING_MAX_LENGTH
+    said = "Dosage for children <b>and</b> side effects"
+    response = client.post(
+        form.action, {"missing": f"  {said}\r\n", "useful": "no"}, headers={"origin": "http://testserver"}
+    )
+    assert response["Location"] == page.get_absolute_url() + "?voted=noted#feedback"
+    assert Feedback.objects.get(page=page).missing == said
+    assert Feedback.objects.get(page=page).useful is False
+    assert thanks(client, response["Location"]) == (
+        ["Thank you for your feedback. Our editors will read what was missing."],
+        [],
+    )
+    for url in [page.get_absolute_url(), landed, response["Location"]]:
+        assert "Dosage for children" not in client.get(url).content.decode()
+    listing = editor_client.get("/admin/treatments/feedback/?q=children").content.decode()
+    assert "Dosage for children &lt;b&gt;and&lt;/b&gt; side effects" in listing
+
+
+def test_every_reader_gets_the_same_thanks_page():
+    page = TreatmentPageFactory()
+    first, second = Client(REMOTE_ADDR="203.0.113.30"), Client(REMOTE_ADDR="203.0.113.31")
+    url = vote(first, page, "no")["Location"]
+    vote(second, page, "no", data={"missing": "more trials"})
+    assert first.get(url).content == second.get(url).content
+    assert b"csrfmiddlewaretoken" not in first.get(url).content
+
+
+def test_a_later_no_without_text_keeps_what_was_said_and_a_yes_clears_it():
+    client, page = Client(), TreatmentPageFactory()
+    client.post(f"/feedback/{page.pk}/", {"useful": "no", "missing": "costs"})
+    assert vote(client, page, "no")["Location"].endswith("?voted=no#feedback")
+    assert Feedback.objects.get(page=page).missing == "costs"
+    vote(client, page, "yes")
+    assert Feedback.objects.get(page=page).missing == ""
+
+
+def test_text_with_a_yes_is_not_kept():
+    client, page = Client(), TreatmentPageFactory()
+    response = client.post(f"/feedback/{page.pk}/", {"useful": "yes", "missing": "nothing"})
+    assert response["Location"].endswith("?voted=yes#feedback")
+    assert Feedback.objects.get(page=page).missing == ""
+
+
+def test_what_was_missing_is_at_most_500_characters():
+    client, page = Client(), TreatmentPageFactory()
+    too_long = client.post(f"/feedback/{page.pk}/", {"useful": "no", "missing": "x" * 501})
+    assert too_long.status_code == 400
+    assert "500 characters or fewer" in too_long.content.decode()
+    assert not Feedback.objects.exists()
+    assert client.post(f"/feedback/{page.pk}/", {"useful": "no", "missing": "x" * 500}).status_code == 303
+    assert len(Feedback.objects.get(page=page).missing) == 500
+
+
+def test_what_was_missing_from_another_site_or_a_flood_is_refused():
+    page = TreatmentPageFactory()
+    data = {"useful": "no", "missing": "spam"}
+    foreign = Client().post(f"/feedback/{page.pk}/", data, headers={"origin": "https://evil.example"})
+    assert foreign.status_code == 403
+    flood = [Client(REMOTE_ADDR="203.0.113.40").post(f"/feedback/{page.pk}/", data) for _ in range(15)]
+    assert [response.status_code for response in flood].count(429) == 5
+    assert Feedback.objects.filter(missing="spam").count() == 1
+
+
+def test_an_unknown_outcome_in_the_url_shows_no_thanks():
+    page = TreatmentPageFactory()
+    assert thanks(Client(), page.get_absolute_url() + "?voted=<script>") == ([], [])
 
 
 def test_one_vote_per_visitor_per_page_per_day_the_last_answer_counts():
