@@ -171,11 +171,14 @@ def listed_entries(page):
 # --- Embedding -----------------------------------------------------------------------------------
 
 # As django.utils.html.json_script escapes: no "</script>", "<!--" or "&" can end or bend the element.
-_SCRIPT_SAFE = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u0026"}
+# (Three str.replace calls: str.translate with a dict looks up every character in Python, 10x slower.)
+_SCRIPT_SAFE = (("<", "\\u003C"), (">", "\\u003E"), ("&", "\\u0026"))
 
 
 def json_ld(data: dict) -> SafeString:
     """A ``<script type="application/ld+json">`` holding ``data``, safe whatever its strings contain."""
     text = json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False, separators=(",", ":"))
-    safe = mark_safe(text.translate(_SCRIPT_SAFE))  # noqa: S308 - every <, > and & is escaped
+    for character, escaped in _SCRIPT_SAFE:
+        text = text.replace(character, escaped)
+    safe = mark_safe(text)  # noqa: S308 - every <, > and & is escaped
     return format_html('<script type="application/ld+json">{}</script>', safe)
