@@ -79,6 +79,8 @@ class Listed:
     bars: list[Bar] = field(default_factory=list)
     chart_width: int = 0
     chart_height: int = CHART_HEIGHT + LABEL_SPACE
+    # Every listed publication, unfiltered, with the columns its structured data needs (JSON-LD).
+    cited: list = field(default_factory=list)
 
     @property
     def only_label(self) -> str:

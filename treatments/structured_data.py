@@ -16,15 +16,12 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 
 from publications import citation
-from publications.models import PageListing
 
 SITE_NAME = "CancerIndex"
 SITE_DESCRIPTION = "CancerIndex: a guide to cancer information and the latest research."
 SCHEMA = "https://schema.org"
 DOI_URL = "https://doi.org/{doi}"
 DESCRIPTION_WORDS = 40  # as the page's meta description
-# The columns a ScholarlyArticle reads besides a citation's (``PageListing.with_citation``).
-ARTICLE_FIELDS = ("publication__doi", "publication__journal_title", "publication__pub_month")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -78,7 +75,7 @@ def crumbs(request, trail, current: tuple[str, str]) -> list[tuple[str, str]]:
     return [home, *sections, current]
 
 
-def medical_web_page(request, page, trail, listings) -> dict:
+def medical_web_page(request, page, trail, publications) -> dict:
     """The treatment page: what it is, when it changed and was reviewed, where it sits, what it cites."""
     url = request.build_absolute_uri(page.get_absolute_url())
     data = {
@@ -98,7 +95,7 @@ def medical_web_page(request, page, trail, listings) -> dict:
     }
     if page.last_reviewed_at:
         data["lastReviewed"] = page.last_reviewed_at.isoformat()
-    if articles := [scholarly_article(listing.publication) for listing in listings]:
+    if articles := [scholarly_article(publication) for publication in publications]:
         data["citation"] = articles
     return data
 
@@ -161,11 +158,6 @@ def _author(author: dict) -> dict:
 
 def _identifier(kind: str, value: str) -> dict:
     return {"@type": "PropertyValue", "propertyID": kind, "value": value}
-
-
-def listed_entries(page):
-    """What the page lists for readers (``PageListing.for_page``), with just the columns an article needs."""
-    return PageListing.objects.for_page(page).with_citation(*ARTICLE_FIELDS)
 
 
 # --- Embedding -----------------------------------------------------------------------------------

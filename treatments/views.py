@@ -176,10 +176,11 @@ def publications_listed(page, as_of, *, only: str = "") -> evidence.Listed:
     sql, params = _list_query(connection.alias, page.publications_shown)
     with connection.cursor() as cursor:
         cursor.execute(sql, [page.pk if value == _ANY_PAGE else value for value in params])
-        rows = [
-            evidence.Row(pk, html, _date(release), book, bool(pmc), evidence.publication_types(types), year)
-            for pk, html, release, book, pmc, types, year in cursor.fetchall()
-        ]
+        rows, cited = [], []
+        for pk, html, release, book, pmc, types, year, *article in cursor.fetchall():
+            types = evidence.publication_types(types)
+            rows.append(evidence.Row(pk, html, _date(release), book, bool(pmc), types, year))
+            cited.append(_cited(pk, year, *article))
     shown = [row for row in rows if not only or row.kept_by(only, as_of)]
     stale = [row.pk for row in shown if not row.html]
     built = Publication.objects.render_stale(stale) if stale else {}
@@ -190,10 +191,24 @@ def publications_listed(page, as_of, *, only: str = "") -> evidence.Listed:
             for row in shown
         )
     )  # fmt: skip
-    return evidence.listed(rows, html, only=only, as_of=as_of)
+    listed = evidence.listed(rows, html, only=only, as_of=as_of)
+    listed.cited = cited
+    return listed
+
+
+def _cited(pk, year, title, authors, pmid, doi, journal, journal_title, month, pages) -> Publication:
+    """A listed publication with just what its JSON-LD needs, from the list's own row: no query of its own."""
+    return Publication(
+        pk=pk, title=title, authors=evidence.publication_types(authors), pmid=pmid, doi=doi, journal=journal,
+        journal_title=journal_title, pub_year=year, pub_month=month, pages=pages,
+    )  # fmt: skip
 
 
 _ANY_PAGE = -7  # stands for the page's id in the compiled statement; no row has a negative id
+# What the JSON-LD's ScholarlyArticle of each entry needs (``_cited``), read by the same query.
+_CITED_COLUMNS = ("publication__title", "publication__authors", "publication__pmid", "publication__doi",
+                  "publication__journal", "publication__journal_title", "publication__pub_month",
+                  "publication__pages")  # fmt: skip
 
 
 @functools.lru_cache(maxsize=32)
@@ -203,7 +218,7 @@ def _list_query(alias, limit):
     page = TreatmentPage(pk=_ANY_PAGE, publications_shown=limit)
     columns = ("publication_id", "publication__rendered_entry", "publication__pmc_release_date",
                "publication__book_accession", "publication__in_pmc", "publication__publication_types",
-               "publication__pub_year")  # fmt: skip
+               "publication__pub_year", *_CITED_COLUMNS)  # fmt: skip
     query = PageListing.objects.using(alias).for_page(page).values_list(*columns).query
     return query.get_compiler(using=alias).as_sql()
 

@@ -38,14 +38,16 @@ def head_meta(context):
 
 @register.simple_tag(takes_context=True)
 def structured_data(context):
-    """The JSON-LD of a treatment page (with its listed entries: one query) or a section; else ""."""
+    """The JSON-LD of a treatment page (with its listed entries, as the list read them) or a section."""
     request = context.get("request")
     if request is None:
         return ""
     page, section = _node(context)
     trail = context.get("ancestors", [])
     if page is not None:
-        return sd.json_ld(sd.medical_web_page(request, page, trail, sd.listed_entries(page)))
+        listed = context.get("listed")
+        cited = listed.cited if listed is not None else []
+        return sd.json_ld(sd.medical_web_page(request, page, trail, cited))
     if section is not None:
         return sd.json_ld(sd.section_page(request, section, trail))
     return ""
