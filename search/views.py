@@ -45,7 +45,7 @@ class Grouped:
 @cache.reader_page
 def search(request):
     """The same for every reader, so public; but ``q`` is not one of the page cache's
-    ``QUERY_PARAMETERS``: a search is rendered each time, never stored (only the empty form is).
+    ``QUERY_VALUES``: a search is rendered each time, never stored (only the empty form is).
     At the edge, every page change bans /search/ with all its query strings (``cache.urls_for``).
 
     Any input gets a page: the query is cleaned and capped before it is read (``search.query``).

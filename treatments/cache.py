@@ -57,7 +57,6 @@ SITE_GENERATION = "site"
 # them (``keep_query``). Any other query string (tracking tags, junk, an unknown value) is rendered, not
 # stored, so nobody can fill the cache with variants of a URL.
 QUERY_VALUES: dict[str, Callable[[str], bool]] = {}
-QUERY_PARAMETERS = QUERY_VALUES.keys()
 # Response headers the cache sets itself on every copy it serves; the rest are stored as rendered.
 OWN_HEADERS = {
     "content-length",
