@@ -13,7 +13,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import strip_tags
 from taggit.managers import TaggableManager
-from taggit.models import TaggedItem
+from taggit.models import Tag, TaggedItem
+
+from cancerindex import compiled
 
 from . import paths
 from .changes import page_changed
@@ -124,9 +126,18 @@ class TreatmentPageQuerySet(models.QuerySet):
         """The pages an editor means by ``name``: a path, or a bare slug that may match several sections."""
         return self.filter(**paths.page_lookup(name.strip(paths.SEPARATOR), any_section=True))
 
-    def for_reader(self):
-        """What the public page view needs, joined, so the page renders in a fixed number of queries."""
-        return self.published().select_related("section", "refresh_check").prefetch_related("web_resources")
+    def for_reader(self, section, slug: str) -> "TreatmentPage | None":
+        """The published page ``slug`` of ``section`` as its reader's view needs it (with when refreshes
+        last checked it), or None: one query, its SQL compiled once (``compiled``)."""
+        found = compiled.rows(_reader_rows, model=self.model, section_id=section.pk, slug=slug)
+        if not found:
+            return None
+        *values, last_checked_at = found[0]
+        page = self.model.from_db(self.db, _reader_fields(self.model), values)
+        page.section = section
+        check = self.model._meta.get_field("refresh_check").related_model  # publications.PageCheck
+        page.refresh_check = check(page=page, last_checked_at=last_checked_at)
+        return page
 
     # --- Finding pages: tags, the A-Z, related pages, counts (``treatments.views``) ---
 
@@ -174,6 +185,19 @@ class TreatmentPageQuerySet(models.QuerySet):
             .order_by(-(F("shared_citations") + F("shared_tags")), "-shared_citations", "title", "pk")[:limit]
         )
 
+    def related_pages(self, page, limit: int = 5) -> list["TreatmentPage"]:
+        """``related_to`` as links (title, other name, path, shared counts), its SQL compiled once."""
+        rows = compiled.rows(_related_rows, limit, model=self.model, page_id=page.pk)
+        return [
+            _linked(pk, title, other_name, slug, section_path, shared_tags=tags, shared_citations=cited)
+            for pk, title, other_name, slug, section_path, tags, cited in rows
+        ]
+
+    def tags_of(self, page) -> list[Tag]:
+        """The page's tags by name, its SQL compiled once (``compiled``)."""
+        rows = compiled.rows(_tag_rows, model=self.model, page_id=page.pk)
+        return [Tag(pk=pk, name=name, slug=slug) for pk, name, slug in rows]
+
     # --- Scheduled publishing and review dates (``treatments.scheduling``, ``treatments.review``) ---
 
     def scheduled(self):
@@ -206,6 +230,40 @@ class TreatmentPageQuerySet(models.QuerySet):
         """Pages whose text is due for review on ``on`` (today): never reviewed, or past their date."""
         on = on or timezone.localdate()
         return self.filter(Q(last_reviewed_at__isnull=True) | Q(next_review_due__lte=on))
+
+
+def _related_rows(limit, *, page_id):
+    """``related_pages``' statement, built once per limit around a stand-in page id (``compiled``)."""
+    related = TreatmentPage.objects.related_to(TreatmentPage(pk=page_id), limit=limit)
+    return related.values_list(
+        "pk", "title", "other_name", "slug", "section__path", "shared_tags", "shared_citations"
+    )
+
+
+def _reader_fields(model) -> list[str]:
+    return [field.attname for field in model._meta.concrete_fields]
+
+
+def _reader_rows(*, section_id, slug):
+    pages = TreatmentPage.objects.published().filter(section_id=section_id, slug=slug)
+    return pages.values_list(*_reader_fields(TreatmentPage), "refresh_check__last_checked_at")
+
+
+def _tag_rows(*, page_id):
+    meta = TreatmentPage._meta
+    items = TaggedItem.objects.filter(
+        content_type__app_label=meta.app_label, content_type__model=meta.model_name, object_id=page_id
+    )
+    return items.order_by("tag__name", "tag_id").values_list("tag_id", "tag__name", "tag__slug")
+
+
+def _linked(pk, title, other_name, slug, section_path, **shown) -> "TreatmentPage":
+    """A page with just what a link to it shows (``display_title``, ``get_absolute_url``) and ``shown``."""
+    page = TreatmentPage(pk=pk, title=title, other_name=other_name, slug=slug)
+    page.section = Section(path=section_path)
+    for name, value in shown.items():
+        setattr(page, name, value)
+    return page
 
 
 class TreatmentPage(models.Model):
@@ -342,6 +400,11 @@ class WebResourceQuerySet(models.QuerySet):
     # Rows are parked above this while a list is renumbered, so no two ever share a position.
     PARKING = 1_000_000
 
+    def for_reader(self, page) -> list["WebResource"]:
+        """The page's links as readers see them (title, URL, note), in order; SQL compiled once."""
+        rows = compiled.rows(_link_rows, model=self.model, page_id=page.pk)
+        return [WebResource(pk=pk, page_id=page.pk, title=t, url=u, note=n) for pk, t, u, n in rows]
+
     def place(self, page, rows: list["WebResource"]) -> None:
         """Make ``rows`` (stored or new, fields set) the page's links in this order, positions 0..n-1.
 
@@ -379,6 +442,14 @@ class LinkStatus(models.TextChoices):
     REDIRECT = "redirect", "Moved permanently"
     BROKEN = "broken", "Broken"  # the server answered with an error (4xx, 5xx)
     ERROR = "error", "No answer"  # timeout, DNS, TLS, connection refused, a private address
+
+
+def _link_rows(*, page_id):
+    return (
+        WebResource.objects.filter(page_id=page_id)
+        .order_by("position", "pk")
+        .values_list("pk", "title", "url", "note")
+    )
 
 
 class WebResource(models.Model):

@@ -185,7 +185,7 @@ def find(path: str):
     section_path, slug = split(path)
     if section_path is not None and sections and sections[-1].path == section_path:
         for kind in _page_kinds():
-            page = kind.objects.for_reader().filter(section=sections[-1], slug=slug).first()
+            page = kind.objects.for_reader(sections[-1], slug)
             if page is not None:
                 return _with_trail(page, sections)
     target = redirect_target(path)

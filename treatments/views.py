@@ -31,7 +31,7 @@ from publications.citation import entry_for_date
 from publications.models import PageListing, Publication
 
 from . import cache, evidence, paths, ratelimit
-from .models import Feedback, Section, TreatmentPage
+from .models import Feedback, Section, TreatmentPage, WebResource
 
 VISITOR_COOKIE = "ci_visitor"
 VISITOR_COOKIE_AGE = 365 * 24 * 3600
@@ -139,12 +139,12 @@ RELATED_PAGES = 5
 
 
 def page_detail(request, page):
-    """The live page, with its tags and up to RELATED_PAGES related pages (two queries, whatever the size)."""
+    """The live page, its links, tags and up to RELATED_PAGES related pages (a query each, at any size)."""
     extra = {
-        "tags": list(page.tags.order_by("name")),
-        "related": list(TreatmentPage.objects.related_to(page, limit=RELATED_PAGES)),
+        "tags": TreatmentPage.objects.tags_of(page),
+        "related": TreatmentPage.objects.related_pages(page, limit=RELATED_PAGES),
     }
-    return render_page(request, page, web_resources=page.web_resources.all(), extra=extra)
+    return render_page(request, page, web_resources=WebResource.objects.for_reader(page), extra=extra)
 
 
 def render_page(request, page, *, web_resources, extra=None):

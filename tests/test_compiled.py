@@ -1,0 +1,49 @@
+"""cancerindex.compiled: a hot query built once, run with each call's values, exactly as the ORM runs it."""
+
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from cancerindex import compiled
+from tests.factories import SectionFactory, TreatmentPageFactory
+from treatments.models import TreatmentPage
+
+pytestmark = pytest.mark.django_db
+
+
+def _pages_in(limit, *, section_id, slug):
+    pages = TreatmentPage.objects.filter(section_id=section_id).exclude(slug=slug).order_by("title")
+    return pages.values_list("title", "content_changed_at")[:limit]
+
+
+def test_each_call_gets_its_own_values_and_the_orms_conversions():
+    one, two = SectionFactory(slug="one"), SectionFactory(slug="two")
+    when = timezone.now().replace(microsecond=0) - datetime.timedelta(days=3)
+    for title in ("Alpha", "Beta", "Gamma"):
+        TreatmentPageFactory(section=one, title=title, slug=title.lower(), content_changed_at=when)
+    TreatmentPageFactory(section=two, title="Delta", slug="delta")
+
+    rows = compiled.rows(_pages_in, 5, model=TreatmentPage, section_id=one.pk, slug="beta")
+    assert [title for title, _ in rows] == ["Alpha", "Gamma"]
+    assert rows[0][1] == when  # a datetime, as the ORM gives it, on SQLite's text as on PostgreSQL's
+    assert compiled.rows(_pages_in, 5, model=TreatmentPage, section_id=two.pk, slug="x")[0][0] == "Delta"
+    assert compiled.rows(_pages_in, 1, model=TreatmentPage, section_id=one.pk, slug="gamma") == [
+        ("Alpha", when)
+    ]  # another shape (LIMIT 1): its own statement
+    expected = list(_pages_in(5, section_id=one.pk, slug="alpha"))
+    assert compiled.rows(_pages_in, 5, model=TreatmentPage, section_id=one.pk, slug="alpha") == expected
+
+
+def _rewritten(*, prefix):
+    return TreatmentPage.objects.filter(title__startswith=prefix).values_list("title")
+
+
+def test_a_value_the_orm_rewrites_cannot_be_swapped_in_and_says_so():
+    with pytest.raises(ValueError, match="prefix"):
+        compiled.rows(_rewritten, model=TreatmentPage, prefix="Al")
+
+
+def test_only_plain_values_can_be_swapped_in():
+    with pytest.raises(TypeError, match="section_id"):
+        compiled.rows(_pages_in, 5, model=TreatmentPage, section_id=1.5, slug="x")
