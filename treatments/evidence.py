@@ -6,7 +6,6 @@ Both come from the rows the list's one query already reads: no query of their ow
 from __future__ import annotations
 
 import datetime
-import json
 from dataclasses import dataclass, field
 
 from publications.citation import FILTER_KINDS, evidence_keys
@@ -44,12 +43,7 @@ class Row:
 
 
 def publication_types(value) -> list[str]:
-    """The JSON column as the raw cursor hands it back (text on SQLite and PostgreSQL alike)."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return []
+    """A JSON list column's value, or [] if the stored value is not a list (a hand-edited row)."""
     return value if isinstance(value, list) else []
 
 

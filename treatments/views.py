@@ -1,7 +1,5 @@
 """Readers' views: the home page, a section, a treatment page, tag pages, the A-Z, and the feedback vote."""
 
-import datetime
-import functools
 import hashlib
 import hmac
 import secrets
@@ -10,7 +8,6 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.db import connection
 from django.db.models import Prefetch
 from django.http import (
     Http404,
@@ -27,6 +24,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from taggit.models import Tag
 
+from cancerindex import compiled
 from publications.citation import entry_for_date
 from publications.models import PageListing, Publication
 
@@ -173,14 +171,12 @@ def publications_listed(page, as_of, *, only: str = "") -> evidence.Listed:
     """
     if not page.publications_shown:
         return evidence.Listed(only=only)
-    sql, params = _list_query(connection.alias, page.publications_shown)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [page.pk if value == _ANY_PAGE else value for value in params])
-        rows, cited = [], []
-        for pk, html, release, book, pmc, types, year, *article in cursor.fetchall():
-            types = evidence.publication_types(types)
-            rows.append(evidence.Row(pk, html, _date(release), book, bool(pmc), types, year))
-            cited.append(_cited(pk, year, *article))
+    rows, cited = [], []
+    for pk, html, release, book, pmc, types, year, *article in compiled.rows(
+        _list_rows, page.publications_shown, model=PageListing, page_id=page.pk
+    ):
+        rows.append(evidence.Row(pk, html, release, book, bool(pmc), evidence.publication_types(types), year))
+        cited.append(_cited(pk, year, *article))
     shown = [row for row in rows if not only or row.kept_by(only, as_of)]
     stale = [row.pk for row in shown if not row.html]
     built = Publication.objects.render_stale(stale) if stale else {}
@@ -204,28 +200,19 @@ def _cited(pk, year, title, authors, pmid, doi, journal, journal_title, month, p
     )  # fmt: skip
 
 
-_ANY_PAGE = -7  # stands for the page's id in the compiled statement; no row has a negative id
 # What the JSON-LD's ScholarlyArticle of each entry needs (``_cited``), read by the same query.
 _CITED_COLUMNS = ("publication__title", "publication__authors", "publication__pmid", "publication__doi",
                   "publication__journal", "publication__journal_title", "publication__pub_month",
                   "publication__pages")  # fmt: skip
 
 
-@functools.lru_cache(maxsize=32)
-def _list_query(alias, limit):
-    """``PageListing.objects.for_page``'s SQL for one page size, compiled once: the ORM would rebuild the
-    same statement on every request (a third of the list's cost)."""
-    page = TreatmentPage(pk=_ANY_PAGE, publications_shown=limit)
+def _list_rows(limit, *, page_id):
+    """``PageListing.objects.for_page``'s entries for one page size, compiled once (``compiled``)."""
+    page = TreatmentPage(pk=page_id, publications_shown=limit)
     columns = ("publication_id", "publication__rendered_entry", "publication__pmc_release_date",
                "publication__book_accession", "publication__in_pmc", "publication__publication_types",
                "publication__pub_year", *_CITED_COLUMNS)  # fmt: skip
-    query = PageListing.objects.using(alias).for_page(page).values_list(*columns).query
-    return query.get_compiler(using=alias).as_sql()
-
-
-def _date(value):
-    """SQLite hands a date column back as text; the raw cursor skips the ORM's converters."""
-    return datetime.date.fromisoformat(value) if isinstance(value, str) else value
+    return PageListing.objects.for_page(page).values_list(*columns)
 
 
 @csrf_exempt
