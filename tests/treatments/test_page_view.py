@@ -215,3 +215,21 @@ def test_meta_description_is_the_descriptions_text_escaped_once(client):
     page = TreatmentPageFactory(description="<p>Risks &amp; benefits of <b>IL-2</b>.</p>")
     html = client.get(page.get_absolute_url()).content.decode()
     assert '<meta name="description" content="Risks &amp; benefits of IL-2.">' in html
+
+
+@pytest.mark.django_db
+def test_on_postgresql_the_pages_statements_are_prepared_once_per_connection(client):
+    """The page's compiled queries are planned once per connection (PG_PREPARE), not on every request."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    page = TreatmentPageFactory(publications_shown=30)
+    PageListingFactory.create_batch(3, page=page)
+    for _ in range(3):
+        assert client.get(page.get_absolute_url()).status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [statement for (statement,) in cursor.fetchall()]
+    assert any("publications_pagelisting" in statement for statement in prepared)
+    assert any('"treatments_treatmentpage"."slug" = $' in statement for statement in prepared)
