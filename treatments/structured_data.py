@@ -116,7 +116,7 @@ def scholarly_article(publication) -> dict:
     """One listed entry: its title as text, authors, date, journal, and its PMID and DOI."""
     title = publication.title_text
     data = {"@type": "ScholarlyArticle", "headline": title, "name": title}
-    if authors := [_author(a) for a in publication.authors if citation.author_name(a)]:
+    if authors := [author for author in map(_author, publication.authors) if author["name"]]:
         data["author"] = authors
     if published := date_published(publication.pub_year, publication.pub_month):
         data["datePublished"] = published

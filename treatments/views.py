@@ -176,7 +176,7 @@ def publications_listed(page, as_of, *, only: str = "") -> evidence.Listed:
         _list_rows, page.publications_shown, model=PageListing, page_id=page.pk
     ):
         rows.append(evidence.Row(pk, html, release, book, bool(pmc), evidence.publication_types(types), year))
-        cited.append(_cited(pk, year, *article))
+        cited.append(Publication.from_db(None, _CITED_FIELDS, (pk, *article)))
     shown = [row for row in rows if not only or row.kept_by(only, as_of)]
     stale = [row.pk for row in shown if not row.html]
     built = Publication.objects.render_stale(stale) if stale else {}
@@ -192,18 +192,23 @@ def publications_listed(page, as_of, *, only: str = "") -> evidence.Listed:
     return listed
 
 
-def _cited(pk, year, title, authors, pmid, doi, journal, journal_title, month, pages) -> Publication:
-    """A listed publication with just what its JSON-LD needs, from the list's own row: no query of its own."""
-    return Publication(
-        pk=pk, title=title, authors=evidence.publication_types(authors), pmid=pmid, doi=doi, journal=journal,
-        journal_title=journal_title, pub_year=year, pub_month=month, pages=pages,
-    )  # fmt: skip
-
-
-# What the JSON-LD's ScholarlyArticle of each entry needs (``_cited``), read by the same query.
-_CITED_COLUMNS = ("publication__title", "publication__authors", "publication__pmid", "publication__doi",
-                  "publication__journal", "publication__journal_title", "publication__pub_month",
-                  "publication__pages")  # fmt: skip
+# What the JSON-LD's ScholarlyArticle of each entry needs, read by the list's own query: each listed
+# publication is built with just these (as ``.only()`` would: the ORM's cheap path), no query of its own.
+# ``from_db`` takes the values in the model's field order, the primary key first.
+_CITED = {
+    "id",
+    "title",
+    "authors",
+    "pmid",
+    "doi",
+    "journal",
+    "journal_title",
+    "pub_year",
+    "pub_month",
+    "pages",
+}
+_CITED_FIELDS = tuple(field.attname for field in Publication._meta.concrete_fields if field.attname in _CITED)
+_CITED_COLUMNS = tuple(f"publication__{name}" for name in _CITED_FIELDS[1:])
 
 
 def _list_rows(limit, *, page_id):
