@@ -32,9 +32,13 @@ class SectionQuerySet(models.QuerySet):
     def roots(self):
         return self.filter(parent__isnull=True)
 
-    def ancestors_of(self, path: str):
-        """The sections above ``path`` (and itself), root first, in one query."""
-        sections = self.filter(path__in=paths.ancestors(path))
+    def ancestors_of(self, path: str) -> list["Section"]:
+        """The sections above ``path`` (and itself), root first, in one query compiled once per depth."""
+        wanted = paths.ancestors(path)
+        named = {f"path_{depth}": ancestor for depth, ancestor in enumerate(wanted)}
+        rows = compiled.rows(_section_rows, len(wanted), model=self.model, **named)
+        fields = _all_fields(self.model)
+        sections = [self.model.from_db(self.db, fields, row) for row in rows]
         return sorted(sections, key=lambda s: s.path.count(paths.SEPARATOR))
 
     def at_path(self, path: str):
@@ -133,7 +137,7 @@ class TreatmentPageQuerySet(models.QuerySet):
         if not found:
             return None
         *values, last_checked_at = found[0]
-        page = self.model.from_db(self.db, _reader_fields(self.model), values)
+        page = self.model.from_db(self.db, _all_fields(self.model), values)
         page.section = section
         check = self.model._meta.get_field("refresh_check").related_model  # publications.PageCheck
         page.refresh_check = check(page=page, last_checked_at=last_checked_at)
@@ -240,13 +244,18 @@ def _related_rows(limit, *, page_id):
     )
 
 
-def _reader_fields(model) -> list[str]:
+def _all_fields(model) -> list[str]:
+    """Every column of ``model``, in the order ``from_db`` takes them."""
     return [field.attname for field in model._meta.concrete_fields]
+
+
+def _section_rows(depth, **named_paths):
+    return Section.objects.filter(path__in=named_paths.values()).values_list(*_all_fields(Section))
 
 
 def _reader_rows(*, section_id, slug):
     pages = TreatmentPage.objects.published().filter(section_id=section_id, slug=slug)
-    return pages.values_list(*_reader_fields(TreatmentPage), "refresh_check__last_checked_at")
+    return pages.values_list(*_all_fields(TreatmentPage), "refresh_check__last_checked_at")
 
 
 def _tag_rows(*, page_id):
