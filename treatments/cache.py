@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import caches
 from django.db import transaction
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_save, pre_delete
 from django.dispatch import receiver
 from django.http import HttpResponse
 from django.urls import Resolver404, resolve, reverse
@@ -160,9 +160,10 @@ def _page_saved(sender, instance, raw=False, **kwargs):
         purge_on_commit(urls_for(instance))
 
 
-@receiver(post_delete, sender=TreatmentPage, dispatch_uid="page-cache-purge-deleted")
+@receiver(pre_delete, sender=TreatmentPage, dispatch_uid="page-cache-purge-deleted")
 def _page_deleted(sender, instance, **kwargs):
-    purge_on_commit(urls_for(instance))  # URLs worked out now, while its section is still there
+    """URLs worked out before the delete cascades (its tags, its listings): they are purged on commit."""
+    purge_on_commit(urls_for(instance))
 
 
 @receiver(post_save, sender=Section, dispatch_uid="page-cache-purge-section")

@@ -206,6 +206,18 @@ def test_a_deletion_purges_the_page_and_its_section(treatment, django_capture_on
     assert b"Interleukin 2" not in get(treatment.section.get_absolute_url()).content
 
 
+def test_a_deletion_purges_the_pages_of_its_tags(treatment, django_capture_on_commit_callbacks):
+    other = TreatmentPageFactory(section=treatment.section, slug="il-7", title="Interleukin 7")
+    treatment.tags.add("cytokine")
+    other.tags.add("cytokine")
+    assert b"Interleukin 2" in get("/tags/cytokine/").content  # cached now
+    with django_capture_on_commit_callbacks(execute=True):
+        treatment.delete()
+    listed = get("/tags/cytokine/").content
+    assert b"Interleukin 2" not in listed
+    assert b"Interleukin 7" in listed
+
+
 def test_a_section_rename_purges_every_page_below_it(treatment, django_capture_on_commit_callbacks):
     warm(treatment)
     with django_capture_on_commit_callbacks(execute=True):
