@@ -129,10 +129,11 @@ def build_listings_and_runs():
         )
         cursor.execute(
             "INSERT INTO publications_refreshrun (page_id, started_at, finished_at, status, query,"
-            " pmids_found, publications_new, error, warnings)"
+            " pmids_found, publications_new, error, warnings, publications_added, publications_dropped,"
+            " query_changed, previous_query)"
             " SELECT p.id, now() - d * interval '1 day', now() - d * interval '1 day' + interval '2 seconds',"
             " CASE WHEN (p.id + d) %% 97 = 0 THEN 'failed' ELSE 'ok' END, p.pubmed_query, 100, 1,"
-            " CASE WHEN (p.id + d) %% 97 = 0 THEN 'HTTP 500 from NCBI' ELSE '' END, ''"
+            " CASE WHEN (p.id + d) %% 97 = 0 THEN 'HTTP 500 from NCBI' ELSE '' END, '', 1, 1, false, ''"
             " FROM treatments_treatmentpage p, generate_series(0, %s - 1) d",
             [RUN_DAYS],
         )

@@ -156,13 +156,15 @@ class TreatmentPageQuerySet(models.QuerySet):
         return self.listed().order_by("title", "pk")
 
     def related_to(self, page, limit: int = 5):
-        """Other published pages sharing a tag or a listed PMID with ``page``, most shared first.
+        """Other published pages sharing a tag with ``page`` or listing a PMID it shows, most shared first.
 
         One query: the candidates come from two uncorrelated subqueries (pages tagged alike, pages
-        listing the same PMIDs), each counted per candidate, so the cost does not grow with the site.
-        Hidden listings and publications without a PMID (the old site's list) do not count.
+        listing the publications this page shows), each counted per candidate. Only the entries the page
+        shows count (at most ``publications_shown``), so neither a list of thousands nor a site of
+        thousands of pages makes it slower. Hidden listings and publications without a PMID (the old
+        site's list) do not count.
         """
-        from publications.models import PageListing
+        from publications.models import LISTING_ORDER, PageListing
 
         meta = self.model._meta
         tagged_items = TaggedItem.objects.filter(
@@ -170,9 +172,10 @@ class TreatmentPageQuerySet(models.QuerySet):
         )
         tag_ids = tagged_items.filter(object_id=page.pk).values("tag_id")
         same_tags = tagged_items.filter(tag_id__in=tag_ids)
-        cited = PageListing.objects.visible().filter(page=page, publication__pmid__isnull=False)
+        shown = PageListing.objects.visible().filter(page=page).order_by(*LISTING_ORDER)
+        shown = shown[: page.publications_shown].values("publication_id")
         same_citations = PageListing.objects.visible().filter(
-            publication_id__in=cited.values("publication_id")
+            publication_id__in=shown, publication__pmid__isnull=False
         )
 
         def counted(rows, column):
@@ -191,7 +194,7 @@ class TreatmentPageQuerySet(models.QuerySet):
 
     def related_pages(self, page, limit: int = 5) -> list["TreatmentPage"]:
         """``related_to`` as links (title, other name, path, shared counts), its SQL compiled once."""
-        rows = compiled.rows(_related_rows, limit, model=self.model, page_id=page.pk)
+        rows = compiled.rows(_related_rows, limit, page.publications_shown, model=self.model, page_id=page.pk)
         return [
             _linked(pk, title, other_name, slug, section_path, shared_tags=tags, shared_citations=cited)
             for pk, title, other_name, slug, section_path, tags, cited in rows
@@ -236,9 +239,10 @@ class TreatmentPageQuerySet(models.QuerySet):
         return self.filter(Q(last_reviewed_at__isnull=True) | Q(next_review_due__lte=on))
 
 
-def _related_rows(limit, *, page_id):
-    """``related_pages``' statement, built once per limit around a stand-in page id (``compiled``)."""
-    related = TreatmentPage.objects.related_to(TreatmentPage(pk=page_id), limit=limit)
+def _related_rows(limit, shown, *, page_id):
+    """``related_pages``' statement, built once per size around a stand-in page id (``compiled``)."""
+    page = TreatmentPage(pk=page_id, publications_shown=shown)
+    related = TreatmentPage.objects.related_to(page, limit=limit)
     return related.values_list(
         "pk", "title", "other_name", "slug", "section__path", "shared_tags", "shared_citations"
     )

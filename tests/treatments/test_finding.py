@@ -151,6 +151,17 @@ def test_related_treatments_share_listed_pmids_or_tags_most_shared_first(client)
     assert '<h2 id="related-heading">Related treatments</h2>' in html
 
 
+def test_only_the_entries_a_page_shows_make_another_page_related(client):
+    """ "Also cites N of these publications": these are the ones the reader sees, not a list of thousands."""
+    page = TreatmentPageFactory(title="Interleukin 2", publications_shown=1)
+    shown, beyond = PublicationFactory(pub_year="2024"), PublicationFactory(pub_year="2001")
+    cite(page, shown, position=0)
+    cite(page, beyond, position=1)
+    cite(TreatmentPageFactory(title="Cites the shown one"), shown)
+    cite(TreatmentPageFactory(title="Cites one not shown"), beyond)
+    assert links(html_of(client, page.get_absolute_url()), "link-list related") == ["Cites the shown one"]
+
+
 def test_related_treatments_are_bounded():
     page = TreatmentPageFactory()
     page.tags.add("common")
