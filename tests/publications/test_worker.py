@@ -402,3 +402,40 @@ def test_a_pool_child_killed_mid_refresh_is_replaced_and_the_page_refreshed(
     assert not page.refresh_runs.filter(status=RefreshRun.Status.RUNNING).exists()
     dead = page.refresh_runs.exclude(pk=run.pk).get()
     assert (dead.status, dead.error) == ("failed", RefreshRun.INTERRUPTED)
+
+
+@pytest.fixture
+def web_queues_to(broker_url: str) -> Iterator[str]:
+    """This process sends its tasks to the test workers' broker, as the web process does in production."""
+    previous = celery_app.conf.broker_url
+    celery_app.close()  # drop connections pooled for the old broker
+    celery_app.conf.broker_url = broker_url
+    with Connection(broker_url) as conn:
+        conn.default_channel.queue_purge("celery")  # nothing left over from an interrupted run
+    yield broker_url
+    celery_app.close()
+    celery_app.conf.broker_url = previous
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refresh_now_in_the_admin_is_carried_out_by_a_worker(spawn_worker, web_queues_to, fake_eutils):
+    """The button queues the task on the broker (not eagerly); a worker refreshes; the status says so."""
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    page = TreatmentPageFactory(pubmed_query="aldesleukin[tiab] AND renal[tiab]")
+    pmids = fixture_pmids(fake_eutils, 3)
+    fake_eutils.set_search(page.pubmed_query, pmids)
+    worker = spawn_worker(["celery"])  # the view sends to the default queue
+    editor = Client()
+    editor.force_login(User.objects.create_superuser("chief", "chief@example.org", "unused-password"))
+
+    response = editor.post(f"/admin/treatments/treatmentpage/{page.pk}/refresh-now/")
+
+    assert response.status_code == 302
+    run = wait_for("the worker's refresh", lambda: finished_run(page), worker)
+    assert run.status == RefreshRun.Status.OK, run.error
+    assert listed_pmids(page) == pmids
+    assert re.search(r"Task publications\.refresh_page\[[0-9a-f-]+\] received", worker.log())
+    status = editor.get(response["Location"], headers={"Accept": "application/json"})
+    assert "Refreshed: 3 new" in status.content.decode()
