@@ -121,34 +121,42 @@ _LARGE = tuple(f"publication__{name}" for name in Publication.LARGE_FIELDS)
 # --- Pins and hidden entries ------------------------------------------------------------------------
 
 
-def pin(page: TreatmentPage, listings: Iterable[PageListing | int], *, user) -> Outcome:
-    """Pin entries after the page's other pins; a hidden entry must be shown first."""
+def _set_flag(page, listings, *, user, field: str, value: bool, done, refuse=None) -> Outcome:
+    """Set one flag (``pinned``, ``hidden``) on the page's entries, as one step (``_step``).
+
+    ``refuse(listing)`` says why an entry may not take the flag (or nothing); ``done(listing)`` says
+    what changed. Entries that already have the value are left alone and not mentioned.
+    """
     outcome = Outcome()
     with _step(page, user, outcome) as touched:
         for listing in _locked(page, listings):
-            if listing.hidden:
-                outcome.refused.append(f"{_named(listing)} is hidden: show it before pinning it.")
-            elif not listing.pinned:
-                listing.pinned, listing.pin_position = True, None
-                listing.save(update_fields=["pinned"])
+            if refuse is not None and (why := refuse(listing)):
+                outcome.refused.append(why)
+            elif getattr(listing, field) != value:
+                setattr(listing, field, value)
+                listing.save(update_fields=[field])
                 touched.add(_title(listing))
-                outcome.done.append(f"Pinned: {_named(listing)}, position {listing.pin_position}")
+                outcome.done.append(done(listing))
+        if field == "pinned" and not value and outcome.done:
+            PageListing.objects.renumber_pins(page)  # the other pins close up
     return outcome
+
+
+def pin(page: TreatmentPage, listings: Iterable[PageListing | int], *, user) -> Outcome:
+    """Pin entries after the page's other pins; a hidden entry must be shown first."""
+    return _set_flag(
+        page, listings, user=user, field="pinned", value=True,
+        refuse=lambda listing: listing.hidden and f"{_named(listing)} is hidden: show it before pinning it.",
+        done=lambda listing: f"Pinned: {_named(listing)}, position {listing.pin_position}",
+    )  # fmt: skip
 
 
 def unpin(page: TreatmentPage, listings: Iterable[PageListing | int], *, user) -> Outcome:
     """Unpin entries: they go back to their place in the search's order; the other pins close up."""
-    outcome = Outcome()
-    with _step(page, user, outcome) as touched:
-        for listing in _locked(page, listings):
-            if listing.pinned:
-                listing.pinned = False
-                listing.save(update_fields=["pinned"])
-                touched.add(_title(listing))
-                outcome.done.append(f"Unpinned: {_named(listing)}")
-        if outcome.done:
-            PageListing.objects.renumber_pins(page)
-    return outcome
+    return _set_flag(
+        page, listings, user=user, field="pinned", value=False,
+        done=lambda listing: f"Unpinned: {_named(listing)}",
+    )  # fmt: skip
 
 
 def move_pin(page: TreatmentPage, listing: PageListing, direction: str, *, user) -> Outcome:
@@ -178,30 +186,19 @@ def move_pin(page: TreatmentPage, listing: PageListing, direction: str, *, user)
 
 def hide(page: TreatmentPage, listings: Iterable[PageListing | int], *, user) -> Outcome:
     """Hide entries from readers (a refresh keeps them hidden); a pinned entry must be unpinned first."""
-    outcome = Outcome()
-    with _step(page, user, outcome) as touched:
-        for listing in _locked(page, listings):
-            if listing.pinned:
-                outcome.refused.append(f"{_named(listing)} is pinned: unpin it before hiding it.")
-            elif not listing.hidden:
-                listing.hidden = True
-                listing.save(update_fields=["hidden"])
-                touched.add(_title(listing))
-                outcome.done.append(f"Hidden: {_named(listing)}")
-    return outcome
+    return _set_flag(
+        page, listings, user=user, field="hidden", value=True,
+        refuse=lambda listing: listing.pinned and f"{_named(listing)} is pinned: unpin it before hiding it.",
+        done=lambda listing: f"Hidden: {_named(listing)}",
+    )  # fmt: skip
 
 
 def show(page: TreatmentPage, listings: Iterable[PageListing | int], *, user) -> Outcome:
     """Show hidden entries again."""
-    outcome = Outcome()
-    with _step(page, user, outcome) as touched:
-        for listing in _locked(page, listings):
-            if listing.hidden:
-                listing.hidden = False
-                listing.save(update_fields=["hidden"])
-                touched.add(_title(listing))
-                outcome.done.append(f"Shown again: {_named(listing)}")
-    return outcome
+    return _set_flag(
+        page, listings, user=user, field="hidden", value=False,
+        done=lambda listing: f"Shown again: {_named(listing)}",
+    )  # fmt: skip
 
 
 # --- Exclusions ---------------------------------------------------------------------------------------
