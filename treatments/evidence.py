@@ -73,8 +73,8 @@ class Listed:
     bars: list[Bar] = field(default_factory=list)
     chart_width: int = 0
     chart_height: int = CHART_HEIGHT + LABEL_SPACE
-    # Every listed publication, unfiltered, with the columns its structured data needs (JSON-LD).
-    cited: list = field(default_factory=list)
+    # Every listed entry, unfiltered (the JSON-LD cites the whole list, as the chart counts it).
+    citations: list[str] = field(default_factory=list)  # each entry's ScholarlyArticle JSON (its JSON-LD)
 
     @property
     def only_label(self) -> str:

@@ -27,6 +27,7 @@ from taggit.models import Tag
 from cancerindex import compiled
 from publications.citation import entry_for_date
 from publications.models import PageListing, Publication
+from publications.schema import article_json
 
 from . import cache, evidence, paths, ratelimit
 from .models import Feedback, Section, TreatmentPage, WebResource
@@ -176,7 +177,7 @@ def publications_listed(page, as_of, *, only: str = "") -> evidence.Listed:
         _list_rows, page.publications_shown, model=PageListing, page_id=page.pk
     ):
         rows.append(evidence.Row(pk, html, release, book, bool(pmc), evidence.publication_types(types), year))
-        cited.append(Publication.from_db(None, _CITED_FIELDS, (pk, *article)))
+        cited.append(article_json(Publication.from_db(None, _CITED_FIELDS, (pk, *article))))
     shown = [row for row in rows if not only or row.kept_by(only, as_of)]
     stale = [row.pk for row in shown if not row.html]
     built = Publication.objects.render_stale(stale) if stale else {}
@@ -188,7 +189,7 @@ def publications_listed(page, as_of, *, only: str = "") -> evidence.Listed:
         )
     )  # fmt: skip
     listed = evidence.listed(rows, html, only=only, as_of=as_of)
-    listed.cited = cited
+    listed.citations = cited
     return listed
 
 

@@ -9,6 +9,7 @@ from django.template import Context, Template
 from django.test import RequestFactory
 from django.urls import resolve
 
+from publications import schema
 from tests.factories import PageListingFactory, PublicationFactory, SectionFactory, TreatmentPageFactory
 from treatments import structured_data as sd
 
@@ -146,16 +147,16 @@ def test_json_ld_is_escaped_whatever_it_holds():
      ("", "Jun", None), ("19xx", "", None)],
 )  # fmt: skip
 def test_dates_published_are_as_precise_as_known(year, month, expected):
-    assert sd.date_published(year, month) == expected
+    assert schema.date_published(year, month) == expected
 
 
 def test_an_article_without_pmid_links_its_doi_and_one_without_either_a_title_search():
-    by_doi = sd.scholarly_article(
+    by_doi = schema.scholarly_article(
         PublicationFactory.build(pmid=None, doi="10.1/x", authors=[], journal="", pages="")
     )
     assert by_doi["url"] == "https://doi.org/10.1/x"
     assert "author" not in by_doi and "isPartOf" not in by_doi and "pagination" not in by_doi
-    neither = sd.scholarly_article(PublicationFactory.build(pmid=None, title="A study.", pub_year=""))
+    neither = schema.scholarly_article(PublicationFactory.build(pmid=None, title="A study.", pub_year=""))
     assert neither["url"].startswith("https://pubmed.ncbi.nlm.nih.gov/?term=")
     assert "identifier" not in neither and "datePublished" not in neither
 

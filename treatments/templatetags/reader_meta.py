@@ -46,8 +46,8 @@ def structured_data(context):
     trail = context.get("ancestors", [])
     if page is not None:
         listed = context.get("listed")
-        cited = listed.cited if listed is not None else []
-        return sd.json_ld(sd.medical_web_page(request, page, trail, cited))
+        citations = listed.citations if listed is not None else ()
+        return sd.json_ld(sd.medical_web_page(request, page, trail), citations=citations)
     if section is not None:
         return sd.json_ld(sd.section_page(request, section, trail))
     return ""
