@@ -94,7 +94,10 @@ def test_axe_finds_nothing_on_the_readers_pages(page: Page, demo_page, axe_sourc
     assert failed == []
 
 
-def test_nothing_scrolls_sideways_at_320_px(page: Page, long_words_page):
+@pytest.mark.parametrize("text_size", ["100%", "200%"])
+def test_nothing_scrolls_sideways_at_320_px(page: Page, long_words_page, text_size):
+    """At 320 px, and there with text enlarged to 200% (WCAG's reflow and resize text): the header, the
+    headings, the tags and the chart's table for screen readers all stay within the screen."""
     page.set_viewport_size({"width": 320, "height": 640})
     urls = {**READER_PAGES, "long words": long_words_page.get_absolute_url()}
     overflowing = {}
@@ -103,6 +106,7 @@ def test_nothing_scrolls_sideways_at_320_px(page: Page, long_words_page):
         page.evaluate(
             "() => document.querySelectorAll('details').forEach((d) => { d.open = true; })"
         )  # abstracts
+        page.evaluate(f"() => {{ document.documentElement.style.fontSize = '{text_size}'; }}")
         if overflow := sideways_scroll(page):
             overflowing[name] = overflow
     assert overflowing == {}
