@@ -408,13 +408,19 @@ def test_a_pool_child_killed_mid_refresh_is_replaced_and_the_page_refreshed(
 def web_queues_to(broker_url: str) -> Iterator[str]:
     """This process sends its tasks to the test workers' broker, as the web process does in production."""
     previous = celery_app.conf.broker_url
-    celery_app.close()  # drop connections pooled for the old broker
     celery_app.conf.broker_url = broker_url
+    _forget_pooled_connections()
     with Connection(broker_url) as conn:
         conn.default_channel.queue_purge("celery")  # nothing left over from an interrupted run
     yield broker_url
-    celery_app.close()
     celery_app.conf.broker_url = previous
+    _forget_pooled_connections()
+
+
+def _forget_pooled_connections() -> None:
+    """Drop the app's pooled broker connections and producers, as Celery does in a forked child: the
+    next task goes to the broker named now (earlier tests may have sent through the other one)."""
+    celery_app._after_fork()
 
 
 @pytest.mark.django_db(transaction=True)
