@@ -29,9 +29,10 @@ AUTHORS_BEFORE_ET_AL = 3
 
 def author_name(author: dict) -> str:
     """ "León K" for a person, the name as given for a collective."""
-    if author.get("collective_name"):
-        return author["collective_name"]
-    return " ".join(part for part in (author.get("last_name", ""), author.get("initials", "")) if part)
+    if collective := author.get("collective_name"):
+        return collective
+    last_name, initials = author.get("last_name", ""), author.get("initials", "")
+    return f"{last_name} {initials}" if last_name and initials else last_name or initials
 
 
 def author_line(authors: list[dict], *, more: bool = False) -> str:
@@ -345,6 +346,8 @@ _TRIAL_ID = re.compile(r"\bNCT[0-9]{8}\b")
 
 def link_trials(html: str) -> str:
     """ClinicalTrials.gov ids in cleaned abstract HTML (text and bare tags only) linked to the trial."""
+    if "NCT" not in html:  # most abstracts: no regex scan
+        return html
     return _TRIAL_ID.sub(
         lambda found: f'<a href="{TRIAL_URL.format(nct=found[0])}" rel="noopener">{found[0]}</a>', html
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import html
 import re
 from collections.abc import Iterator
@@ -30,11 +31,12 @@ from publications.pubmed.records import (
 )
 
 _MATHML_NS = "http://www.w3.org/1998/Math/MathML"
+_MATHML_PREFIX = f"{{{_MATHML_NS}}}"
 _XML_SPACE = re.compile(r"[ \t\r\n]+")  # not \s: a no-break space in the text is meant
 _DIGITS = re.compile(r"[0-9]+")
 _YEAR = re.compile(r"(?<![0-9])[0-9]{4}(?![0-9])")
-_AUTHOR_PARTS = frozenset({"LastName", "ForeName", "Initials", "Suffix", "CollectiveName"})
-_DATE_PARTS = frozenset({"Year", "Month", "Day"})
+_AUTHOR_PARTS = ("LastName", "ForeName", "Initials", "Suffix", "CollectiveName")
+_DATE_PARTS = ("Year", "Month", "Day")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -413,21 +415,22 @@ def _history_dates(history: etree._Element | None) -> dict[str, str]:
 
 def _add_date(dates: dict[str, str], key: str, element: etree._Element | None) -> None:
     """Add the element's date as ISO under key, unless the key is taken or the date is not a real date."""
-    date = _date(element)
-    if key and date:
-        dates.setdefault(key, date.isoformat())
+    if key and key not in dates and element is not None:
+        parts = _first_children(element, _DATE_PARTS)
+        if date := _iso_date(parts.get("Year", ""), parts.get("Month", ""), parts.get("Day", "")):
+            dates[key] = date
 
 
-def _date(element: etree._Element | None) -> datetime.date | None:
-    parts = _first_children(element, _DATE_PARTS) if element is not None else {}
-    year, day = parts.get("Year", ""), parts.get("Day", "")
-    month = _month_number(parts.get("Month", ""))
-    if not (_DIGITS.fullmatch(year) and _DIGITS.fullmatch(day) and month):
-        return None
+@functools.lru_cache(maxsize=4096)  # an article has some seven dates, most of them shared with others
+def _iso_date(year: str, month: str, day: str) -> str:
+    """ "2019-06-03" for a real date, "" for anything else."""
+    month_number = _month_number(month)
+    if not (_DIGITS.fullmatch(year) and _DIGITS.fullmatch(day) and month_number):
+        return ""
     try:
-        return datetime.date(int(year), month, int(day))
+        return datetime.date(int(year), month_number, int(day)).isoformat()
     except ValueError:
-        return None
+        return ""
 
 
 def _month_number(month: str) -> int | None:
@@ -451,12 +454,13 @@ def _text(element: etree._Element | None, path: str = "") -> str:
     return _collapse_space(element.text or "" if not len(element) else "".join(element.itertext()))
 
 
-def _first_children(element: etree._Element, tags: frozenset[str]) -> dict[str, str]:
+def _first_children(element: etree._Element, tags: tuple[str, ...]) -> dict[str, str]:
     """The text of the first child with each of these tags, in one pass (an author or a date has a few)."""
     found: dict[str, str] = {}
-    for child in element:
-        if child.tag in tags and child.tag not in found:
-            found[child.tag] = _text(child)
+    for child in element.iterchildren(*tags):  # lxml skips the other children (affiliations...) itself
+        tag = child.tag
+        if tag not in found:
+            found[tag] = _collapse_space(child.text or "" if not len(child) else "".join(child.itertext()))
     return found
 
 
@@ -477,10 +481,12 @@ def _inline_html(element: etree._Element | None) -> str:
 
 def _append_inline(element: etree._Element, parts: list[str]) -> None:
     # PubMed pretty-prints MathML; the blank text between its elements is layout, not content.
-    keep_blank = etree.QName(element).namespace != _MATHML_NS
+    # Tags read as strings, "{namespace}name" or "name": an etree.QName per element took most of the time
+    # of an abstract with MathML.
+    keep_blank = not element.tag.startswith(_MATHML_PREFIX)
     _append_text(element.text, parts, keep_blank)
     for child in element:
-        name = etree.QName(child).localname
+        name = child.tag.rpartition("}")[2]
         if name in INLINE_TAGS:
             parts.append(f"<{name}>")
             _append_inline(child, parts)
