@@ -3,8 +3,11 @@
 import contextlib
 import dataclasses
 import datetime
+import functools
+import hashlib
 import itertools
 import json
+import marshal
 import queue
 import threading
 
@@ -73,9 +76,12 @@ class PublicationQuerySet(models.QuerySet):
         return sorted(merged, key=lambda pmid: (merged[pmid], pmid))[:RECHECK_PER_REFRESH]
 
     def update(self, **kwargs):
-        """Any update of an entry's columns that does not also write its HTML marks the HTML stale."""
+        """Any update of an entry's columns that does not also write its HTML marks the HTML stale, and
+        any update of what a fetch wrote forgets its digest (the next re-fetch rewrites the row)."""
         if "rendered_entry" not in kwargs and ENTRY_FIELDS.intersection(kwargs):
             kwargs["rendered_entry"] = ""
+        if "content_hash" not in kwargs and Publication.hashed_fields().intersection(kwargs):
+            kwargs["content_hash"] = ""
         return super().update(**kwargs)
 
     update.alters_data = True
@@ -84,6 +90,8 @@ class PublicationQuerySet(models.QuerySet):
         """Insert new records and update re-fetched ones, in batches; returns how many are new.
 
         The records may be any iterable (a streamed efetch): at most ``batch_size`` rows are held at once.
+        A re-fetched record whose row would be written as it is stored (same ``content_hash``) is not
+        rewritten: only its ``updated_at`` moves on, which says when it was last fetched.
         """
         new = 0
         for rows in _read_ahead(_row_batches(records, batch_size)):
@@ -99,44 +107,62 @@ class PublicationQuerySet(models.QuerySet):
 
         COPY sends values without quoting each one in Python (client-side quoting of 20 KB of XML per
         record was the slowest part of storing). A PMID another refresh inserted meanwhile makes the COPY
-        fail: the batch then goes through the upsert, which takes both kinds.
+        fail: the batch then goes through the upsert, which takes both kinds. Stored records PubMed has
+        not changed are neither: their ``updated_at`` alone is written.
         """
-        stored = set(self.filter(pmid__in=[row.pmid for row in rows]).values_list("pmid", flat=True))
+        stored = self._stored_hashes(rows)
         new = [row for row in rows if row.pmid not in stored]
+        changed = [row for row in rows if row.pmid in stored and stored[row.pmid] != row.content_hash]
         with transaction.atomic(using=self.db), connections[self.db].cursor() as cursor:
             try:
-                with transaction.atomic(using=self.db):
-                    self._copy_rows(cursor, Publication._meta.db_table, new)
+                if new:
+                    with transaction.atomic(using=self.db):
+                        self._copy_rows(cursor, Publication._meta.db_table, new)
             except IntegrityError:
                 return self._upsert(cursor, rows)
-            if len(new) < len(rows):
-                self._upsert(cursor, [row for row in rows if row.pmid in stored])
+            if changed:
+                self._upsert(cursor, changed)
+            self._touch_unchanged(rows, stored)
         return len(new)
+
+    def _stored_hashes(self, rows) -> dict[int, str]:
+        """PMID -> ``content_hash`` of the batch's records already stored."""
+        return dict(self.filter(pmid__in=[row.pmid for row in rows]).values_list("pmid", "content_hash"))
+
+    def _touch_unchanged(self, rows, stored: dict[int, str]) -> None:
+        """Re-fetched records PubMed has not changed: fetched now (no re-check for a while), not rewritten."""
+        if unchanged := [row.pmid for row in rows if stored.get(row.pmid) == row.content_hash]:
+            self.filter(pmid__in=unchanged).update(updated_at=timezone.now())
 
     def _copy_rows(self, cursor, table, rows) -> None:
         """COPY the rows into ``table``, every column but the id."""
         now = timezone.now()
         fields = _copied_fields()
         columns = ", ".join(self._quote(f.column) for f in fields)
+        names = [f.attname for f in fields]
         # cursor.copy is psycopg's own: wrapped, a failure is Django's error (IntegrityError) as for execute.
+        # Binary: no escaping of 20 KB of XML a row on either side.
         with (
             connections[self.db].wrap_database_errors,
-            cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+            cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy,
         ):
+            copy.set_types([_copy_type(connections[self.db], field) for field in fields])
             for row in rows:
                 row.created_at = row.updated_at = now
-                copy.write_row([_copy_value(f, getattr(row, f.attname)) for f in fields])
+                copy.write_row([getattr(row, name) for name in names])
 
     def _upsert(self, cursor, rows) -> int:
         """Rows through a temporary table: new PMIDs inserted, stored ones updated (``xmax = 0``: new)."""
         columns = ", ".join(self._quote(f.column) for f in _copied_fields())
-        refetched = [*Publication.refetched_fields(), "rendered_entry"]
+        refetched = [*Publication.refetched_fields(), "rendered_entry", "content_hash"]
         assignments = ", ".join(f"{c} = EXCLUDED.{c}" for c in map(self._quote, refetched))
         table = Publication._meta.db_table
         cursor.execute(
             f"CREATE TEMP TABLE _publication_batch ON COMMIT DROP AS SELECT {columns} "  # noqa: S608
             f"FROM {table} WITH NO DATA"  # names from the model, no values
         )
+        # Not compressed on its way through (pglz, a temporary table's default, tripled the upsert's time).
+        cursor.execute("ALTER TABLE _publication_batch ALTER COLUMN source_xml SET STORAGE EXTERNAL")
         self._copy_rows(cursor, "_publication_batch", rows)
         cursor.execute(
             f"INSERT INTO {table} ({columns}) SELECT {columns} FROM _publication_batch "  # noqa: S608
@@ -151,16 +177,18 @@ class PublicationQuerySet(models.QuerySet):
 
     def _bulk_batch(self, rows) -> int:
         """Any other database: look up the stored PMIDs, insert the new rows, update the others."""
-        stored = dict(self.filter(pmid__in=[row.pmid for row in rows]).values_list("pmid", "pk"))
-        now = timezone.now()
-        for row in rows:
-            if row.pmid in stored:
-                row.pk, row.updated_at = stored[row.pmid], now
-        new = [row for row in rows if row.pk is None]
+        batch = self.filter(pmid__in=[row.pmid for row in rows])
+        found = list(batch.values_list("pmid", "pk", "content_hash"))
+        pks, stored = {pmid: pk for pmid, pk, _ in found}, {pmid: digest for pmid, _, digest in found}
+        new = [row for row in rows if row.pmid not in stored]
         self.bulk_create(new, ignore_conflicts=True, batch_size=len(rows))
-        if refetched := [row for row in rows if row.pmid in stored]:
-            fields = [*Publication.refetched_fields(), "rendered_entry"]
-            self.bulk_update(refetched, fields, batch_size=len(rows))
+        if changed := [row for row in rows if row.pmid in stored and stored[row.pmid] != row.content_hash]:
+            now = timezone.now()
+            for row in changed:
+                row.pk, row.updated_at = pks[row.pmid], now
+            fields = [*Publication.refetched_fields(), "rendered_entry", "content_hash"]
+            self.bulk_update(changed, fields, batch_size=len(rows))
+        self._touch_unchanged(rows, stored)
         return len(new)
 
     def render_stale(self, pks) -> dict[int, str]:
@@ -184,6 +212,7 @@ def _row_batches(records, batch_size: int):
         for record in batch:
             row = Publication.from_record(record)
             row.normalize()  # cleaned again whatever the source: the stored HTML is served as it is
+            row.content_hash = row.content_digest()
             rows[row.pmid] = row
         yield list(rows.values())
 
@@ -222,14 +251,26 @@ def _read_ahead(batches, depth: int = 2):
         thread.join()
 
 
+@functools.cache
+def _concrete_fields() -> tuple:
+    return tuple(Publication._meta.concrete_fields)
+
+
 def _copied_fields():
     """Every column but the id, in model order: what COPY writes."""
     return [f for f in Publication._meta.concrete_fields if not f.primary_key]
 
 
-def _copy_value(field, value):
-    """A value as COPY takes it: JSON columns as JSON text, the rest as psycopg adapts them."""
-    return json.dumps(value) if isinstance(field, models.JSONField) else value
+def _copy_type(connection, field) -> str:
+    """The type a binary COPY is told for a column: "varchar(300)" is sent as text (the same binary
+    form), JSON by psycopg's jsonb dumper (``json.dumps``, as Django's JSONField writes it)."""
+    return field.db_type(connection).split("(")[0]
+
+
+@functools.cache
+def _hashed_order() -> tuple[str, ...]:
+    """The hashed columns but the source XML (hashed as bytes), in a fixed order."""
+    return tuple(sorted(Publication.hashed_fields() - {"source_xml"}))
 
 
 class Publication(models.Model):
@@ -283,6 +324,12 @@ class Publication(models.Model):
         editable=False,
         help_text="The entry's HTML, built when the row is saved; empty when stale.",
     )
+    content_hash = models.CharField(
+        max_length=32,
+        blank=True,
+        editable=False,
+        help_text="Digest of what the last fetch wrote; empty once anything else wrote the row.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -310,6 +357,10 @@ class Publication(models.Model):
 
     def save(self, *args, **kwargs):
         self.normalize()
+        self.content_hash = ""  # whoever saves may have changed what PubMed sent: a re-fetch rewrites it
+        fields = kwargs.get("update_fields")
+        if fields is not None and self.hashed_fields().intersection(fields):
+            kwargs["update_fields"] = {*fields, "content_hash"}
         super().save(*args, **kwargs)
 
     def normalize(self):
@@ -335,7 +386,12 @@ class Publication(models.Model):
         # Online-only articles have no page numbers: cite their publisher ID (pii), as PubMed does.
         values["pages"] = record.pages or next((v for kind, v in record.elocation_ids if kind == "pii"), "")
         values["in_pmc"] = bool(record.pmcid)
-        return cls(**values)
+        # Positional, every column in model order (defaults where the record has none): Django's __init__
+        # with keywords took as long as all the rest of this.
+        fields = _concrete_fields()
+        if unknown := values.keys() - {f.attname for f in fields}:
+            raise TypeError(f"Publication has no field for {sorted(unknown)}")
+        return cls(*[values[f.attname] if f.attname in values else f.get_default() for f in fields])
 
     @classmethod
     def record_fields(cls) -> list[str]:
@@ -353,6 +409,31 @@ class Publication(models.Model):
     def refetched_fields(cls) -> list[str]:
         """What a re-fetched record rewrites: all that PubMed supplies, and what is built from it."""
         return [name for name in cls.record_fields() if name != "pmid"] + ["authors_text", "updated_at"]
+
+    @classmethod
+    @functools.cache
+    def hashed_fields(cls) -> frozenset[str]:
+        """What ``content_hash`` covers: every column a fetch writes but the time it was written."""
+        return frozenset(cls.refetched_fields()) - {"updated_at"} | {"pmid", "rendered_entry"}
+
+    def content_digest(self) -> str:
+        """A digest of the columns a fetch writes (``hashed_fields``), as this row has them: equal
+        digests, equal rows. The source XML is hashed as UTF-8, the rest serialized together.
+
+        Raw SQL or a migration that changes one of these columns must clear ``content_hash`` (as
+        ``save`` and the queryset's ``update`` do), or a re-fetch would take the row as unchanged.
+        """
+        source = self.source_xml.encode()  # not kept for the COPY: batches waiting to be stored would hold it
+        values = [getattr(self, name) for name in _hashed_order()]
+        values = [value.isoformat() if isinstance(value, datetime.date) else value for value in values]
+        try:  # marshal's version 2 (no shared references) writes equal values alike, in half json's time
+            rest = marshal.dumps([*_hashed_order(), *values], 2)
+        except ValueError:  # a value marshal does not take (none from the parser): JSON
+            rest = json.dumps([*_hashed_order(), *values], default=str).encode()
+        digest = hashlib.sha256(b"%d\0" % len(source))
+        digest.update(source)
+        digest.update(rest)
+        return digest.hexdigest()[:32]
 
     @property
     def title_text(self):
