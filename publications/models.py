@@ -17,7 +17,7 @@ from django.db import IntegrityError, connections, models, transaction
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
-from . import citation
+from . import citation, schema
 from .locks import LOCK_SECONDS
 from .markup import clean_inline, inline_text
 from .pubmed import PubmedRecord
@@ -48,13 +48,16 @@ LISTED_FIELDS = (
     "pmid", "kind", "title", "authors", "more_authors", "journal", "pub_year", "pub_season", "medline_date",
     "volume", "issue", "pages", "is_retracted", "in_pmc", "pmcid", "book_accession", "publication_types",
 )  # fmt: skip
-# The columns a page entry is built from (``citation.entry_html``); changing one re-renders the entry.
+# The columns a page entry is built from (its HTML, ``citation.entry_html``, and its JSON-LD,
+# ``schema.article_json``); changing one re-renders the entry.
 ENTRY_FIELDS = frozenset(
-    {"pmid", "title", "authors", "more_authors", "journal", "pub_year", "pub_season", "medline_date",
-     "volume", "issue", "pages", "in_pmc", "pmcid", "book_accession", "abstract", "is_retracted",
-     "retraction_notices", "pub_month", "pub_day", "doi", "dates", "publication_types",
+    {"pmid", "title", "authors", "more_authors", "journal", "journal_title", "pub_year", "pub_season",
+     "medline_date", "volume", "issue", "pages", "in_pmc", "pmcid", "book_accession", "abstract",
+     "is_retracted", "retraction_notices", "pub_month", "pub_day", "doi", "dates", "publication_types",
      "comments_corrections"}
 )  # fmt: skip
+# What ``Publication.normalize`` builds from those columns and stores with the row; empty means stale.
+RENDERED_FIELDS = ("rendered_entry", "rendered_citation")
 
 
 class PublicationQuerySet(models.QuerySet):
@@ -78,8 +81,8 @@ class PublicationQuerySet(models.QuerySet):
     def update(self, **kwargs):
         """Any update of an entry's columns that does not also write its HTML marks the HTML stale, and
         any update of what a fetch wrote forgets its digest (the next re-fetch rewrites the row)."""
-        if "rendered_entry" not in kwargs and ENTRY_FIELDS.intersection(kwargs):
-            kwargs["rendered_entry"] = ""
+        if not kwargs.keys() & set(RENDERED_FIELDS) and ENTRY_FIELDS.intersection(kwargs):
+            kwargs.update(dict.fromkeys(RENDERED_FIELDS, ""))
         if "content_hash" not in kwargs and Publication.hashed_fields().intersection(kwargs):
             kwargs["content_hash"] = ""
         return super().update(**kwargs)
@@ -154,7 +157,7 @@ class PublicationQuerySet(models.QuerySet):
     def _upsert(self, cursor, rows) -> int:
         """Rows through a temporary table: new PMIDs inserted, stored ones updated (``xmax = 0``: new)."""
         columns = ", ".join(self._quote(f.column) for f in _copied_fields())
-        refetched = [*Publication.refetched_fields(), "rendered_entry", "content_hash"]
+        refetched = [*Publication.refetched_fields(), *RENDERED_FIELDS, "content_hash"]
         assignments = ", ".join(f"{c} = EXCLUDED.{c}" for c in map(self._quote, refetched))
         table = Publication._meta.db_table
         cursor.execute(
@@ -186,18 +189,19 @@ class PublicationQuerySet(models.QuerySet):
             now = timezone.now()
             for row in changed:
                 row.pk, row.updated_at = pks[row.pmid], now
-            fields = [*Publication.refetched_fields(), "rendered_entry", "content_hash"]
+            fields = [*Publication.refetched_fields(), *RENDERED_FIELDS, "content_hash"]
             self.bulk_update(changed, fields, batch_size=len(rows))
         self._touch_unchanged(rows, stored)
         return len(new)
 
-    def render_stale(self, pks) -> dict[int, str]:
-        """Build and store the HTML of entries changed behind the model's back (a raw ``update``)."""
+    def render_stale(self, pks) -> dict[int, tuple[str, str]]:
+        """Build and store the HTML and JSON-LD of entries changed behind the model's back (a raw
+        ``update``): publication id -> (entry HTML, article JSON)."""
         rows = list(self.filter(pk__in=pks).defer("source_xml"))
         for row in rows:
-            row.rendered_entry = citation.entry_html(row)
-        self.bulk_update(rows, ["rendered_entry"])
-        return {row.pk: row.rendered_entry for row in rows}
+            row.render()
+        self.bulk_update(rows, RENDERED_FIELDS)
+        return {row.pk: (row.rendered_entry, row.rendered_citation) for row in rows}
 
     def unlisted_without_pmid(self):
         """Entries with no PMID (the old site's demo list) that no page lists any more."""
@@ -324,6 +328,11 @@ class Publication(models.Model):
         editable=False,
         help_text="The entry's HTML, built when the row is saved; empty when stale.",
     )
+    rendered_citation = models.TextField(
+        blank=True,
+        editable=False,
+        help_text="The entry's schema.org ScholarlyArticle (JSON-LD), built with its HTML; empty when stale.",
+    )
     content_hash = models.CharField(
         max_length=32,
         blank=True,
@@ -370,7 +379,12 @@ class Publication(models.Model):
             {**section, "text": clean_inline(section.get("text", ""))} for section in self.abstract
         ]
         self.authors_text = "; ".join(filter(None, map(citation.author_name, self.authors)))
-        self.rendered_entry = citation.entry_html(self, cleaned=True)
+        self.render(cleaned=True)
+
+    def render(self, *, cleaned: bool = False) -> None:
+        """Build what a page shows of this entry from its columns: its HTML and its JSON-LD."""
+        self.rendered_entry = citation.entry_html(self, cleaned=cleaned)
+        self.rendered_citation = schema.article_json(self)
 
     @classmethod
     def from_record(cls, record: PubmedRecord) -> "Publication":
@@ -414,7 +428,7 @@ class Publication(models.Model):
     @functools.cache
     def hashed_fields(cls) -> frozenset[str]:
         """What ``content_hash`` covers: every column a fetch writes but the time it was written."""
-        return frozenset(cls.refetched_fields()) - {"updated_at"} | {"pmid", "rendered_entry"}
+        return frozenset(cls.refetched_fields()) - {"updated_at"} | {"pmid", *RENDERED_FIELDS}
 
     def content_digest(self) -> str:
         """A digest of the columns a fetch writes (``hashed_fields``), as this row has them: equal

@@ -27,7 +27,6 @@ from taggit.models import Tag
 from cancerindex import compiled
 from publications.citation import entry_for_date
 from publications.models import PageListing, Publication
-from publications.schema import article_json
 
 from . import cache, evidence, paths, ratelimit
 from .models import Feedback, Section, TreatmentPage, WebResource
@@ -163,61 +162,43 @@ def render_page(request, page, *, web_resources, extra=None):
 
 
 def publications_listed(page, as_of, *, only: str = "") -> evidence.Listed:
-    """The page's list: each entry's stored HTML, fetched in one query, with its counts and chart.
+    """The page's list: each entry's stored HTML and JSON-LD, fetched in one query, with its counts and
+    chart.
 
-    Entries are built when their record changes (``Publication.normalize``); only an entry whose HTML
-    was cleared by a raw update is built here (and stored again), and only an embargoed PMC link's
-    label depends on the day. A filter (``only``) picks among the listed entries in Python: the same
-    one query for every filter, and the chart and counts always describe the whole list.
+    Entries are built when their record changes (``Publication.normalize``); only an entry cleared by a
+    raw update is built here (and stored again), and only an embargoed PMC link's label depends on the
+    day. A filter (``only``) picks among the listed entries in Python: the same one query for every
+    filter, and the chart, the counts and the JSON-LD always describe the whole list.
     """
     if not page.publications_shown:
         return evidence.Listed(only=only)
-    rows, cited = [], []
-    for pk, html, release, book, pmc, types, year, *article in compiled.rows(
+    rows, citations = [], []
+    for pk, html, cited, release, book, pmc, types, year in compiled.rows(
         _list_rows, page.publications_shown, model=PageListing, page_id=page.pk
     ):
         rows.append(evidence.Row(pk, html, release, book, bool(pmc), evidence.publication_types(types), year))
-        cited.append(article_json(Publication.from_db(None, _CITED_FIELDS, (pk, *article))))
-    shown = [row for row in rows if not only or row.kept_by(only, as_of)]
-    stale = [row.pk for row in shown if not row.html]
+        citations.append(cited)
+    stale = [row.pk for row, cited in zip(rows, citations, strict=True) if not (row.html and cited)]
     built = Publication.objects.render_stale(stale) if stale else {}
+    shown = [row for row in rows if not only or row.kept_by(only, as_of)]
     html = mark_safe(  # noqa: S308 - built by citation.entry_html from cleaned markup and escaped text
         "".join(
-            entry_for_date(row.html or built[row.pk], release_date=row.release, book_accession=row.book,
+            entry_for_date(row.html or built[row.pk][0], release_date=row.release, book_accession=row.book,
                            as_of=as_of)
             for row in shown
         )
     )  # fmt: skip
     listed = evidence.listed(rows, html, only=only, as_of=as_of)
-    listed.citations = cited
+    listed.citations = [cited or built[row.pk][1] for row, cited in zip(rows, citations, strict=True)]
     return listed
-
-
-# What the JSON-LD's ScholarlyArticle of each entry needs, read by the list's own query: each listed
-# publication is built with just these (as ``.only()`` would: the ORM's cheap path), no query of its own.
-# ``from_db`` takes the values in the model's field order, the primary key first.
-_CITED = {
-    "id",
-    "title",
-    "authors",
-    "pmid",
-    "doi",
-    "journal",
-    "journal_title",
-    "pub_year",
-    "pub_month",
-    "pages",
-}
-_CITED_FIELDS = tuple(field.attname for field in Publication._meta.concrete_fields if field.attname in _CITED)
-_CITED_COLUMNS = tuple(f"publication__{name}" for name in _CITED_FIELDS[1:])
 
 
 def _list_rows(limit, *, page_id):
     """``PageListing.objects.for_page``'s entries for one page size, compiled once (``compiled``)."""
     page = TreatmentPage(pk=page_id, publications_shown=limit)
-    columns = ("publication_id", "publication__rendered_entry", "publication__pmc_release_date",
-               "publication__book_accession", "publication__in_pmc", "publication__publication_types",
-               "publication__pub_year", *_CITED_COLUMNS)  # fmt: skip
+    columns = ("publication_id", "publication__rendered_entry", "publication__rendered_citation",
+               "publication__pmc_release_date", "publication__book_accession", "publication__in_pmc",
+               "publication__publication_types", "publication__pub_year")  # fmt: skip
     return PageListing.objects.for_page(page).values_list(*columns)
 
 

@@ -1,6 +1,7 @@
-"""Each entry's HTML is built when its record changes, stored on the row, and served as stored."""
+"""Each entry's HTML and JSON-LD are built when its record changes, stored on the row, served as stored."""
 
 import datetime
+import json
 
 import pytest
 from django.template.loader import render_to_string
@@ -57,6 +58,37 @@ def test_an_update_behind_the_models_back_rebuilds_the_entry_once(client, django
     assert "New title." in html and "<script" not in html
     stored = Publication.objects.get(pk=listing.publication_id).rendered_entry
     assert "New title." in stored
+
+
+def page_citations(client, listing) -> list[dict]:
+    """The ScholarlyArticles of the page's JSON-LD."""
+    html = client.get(listing.page.get_absolute_url()).content.decode()
+    start = html.index('<script type="application/ld+json">') + len('<script type="application/ld+json">')
+    return json.loads(html[start : html.index("</script>", start)])["citation"]
+
+
+@pytest.mark.django_db
+def test_the_page_cites_each_entry_as_its_row_stores_it(client):
+    listing = PageListingFactory(
+        publication=PublicationFactory(title="Stored <i>title</i>.", journal_title="J")
+    )
+    stored = Publication.objects.get(pk=listing.publication_id).rendered_citation
+    assert json.loads(stored)["name"] == "Stored title."  # built on save, markup as text
+    Publication.objects.filter(pk=listing.publication_id).update(
+        rendered_citation='{"@type":"ScholarlyArticle","name":"As stored."}'
+    )
+    assert [article["name"] for article in page_citations(client, listing)] == ["As stored."]
+
+
+@pytest.mark.django_db
+def test_an_update_behind_the_models_back_rebuilds_the_citation_once(client, django_assert_num_queries):
+    listing = PageListingFactory(publication=PublicationFactory(title="Old title.", journal_title="Old J"))
+    Publication.objects.filter(pk=listing.publication_id).update(journal_title="New </script> Journal")
+    assert Publication.objects.get(pk=listing.publication_id).rendered_citation == ""
+    (article,) = page_citations(client, listing)
+    assert article["isPartOf"]["name"] == "New </script> Journal"  # escaped in the page, intact in the data
+    assert "</script> Journal" not in Publication.objects.get(pk=listing.publication_id).rendered_citation
+    assert json.loads(Publication.objects.get(pk=listing.publication_id).rendered_citation) == article
 
 
 @pytest.mark.django_db
