@@ -36,7 +36,7 @@ def _compile(build: Callable, shape: tuple, kinds: tuple, alias: str):
     compiler = queryset.query.get_compiler(using=alias)
     sql, params = compiler.as_sql()
     names = {value: name for name, value in stand_ins.items()}
-    missing = set(stand_ins.values()) - set(params)
+    missing = set(stand_ins.values()) - {param for param in params if _hashable(param)}
     if missing:
         lost = sorted(names[value] for value in missing)
         raise ValueError(f"{build.__qualname__}: {lost} did not reach the statement's parameters unchanged")

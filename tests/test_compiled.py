@@ -47,3 +47,14 @@ def test_a_value_the_orm_rewrites_cannot_be_swapped_in_and_says_so():
 def test_only_plain_values_can_be_swapped_in():
     with pytest.raises(TypeError, match="section_id"):
         compiled.rows(_pages_in, 5, model=TreatmentPage, section_id=1.5, slug="x")
+
+
+def _tagged_alike(*, page_id):
+    """A constant list parameter (unhashable) beside a swapped-in value."""
+    pages = TreatmentPage.objects.filter(pk=page_id, other_name__in=["", "Aldesleukin"])
+    return pages.extra(where=["%s IS NOT NULL"], params=[bytearray(b"unhashable")]).values_list("title")
+
+
+def test_constant_parameters_of_any_kind_are_kept_as_compiled():
+    page = TreatmentPageFactory(title="Interleukin 2", other_name="Aldesleukin")
+    assert compiled.rows(_tagged_alike, model=TreatmentPage, page_id=page.pk) == [("Interleukin 2",)]
