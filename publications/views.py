@@ -49,9 +49,12 @@ def shown_publication(pmid: int):
     return Publication.objects.only(*export.EXPORT_FIELDS).filter(pmid=pmid, pk__in=shown).first()
 
 
-@cache.reader_page
 def cite(request, pmid, fmt):
-    """One entry, as a file named by its PMID."""
+    """One entry, as a file named by its PMID.
+
+    Not kept by the caches: whether any page shows the entry can change on any page (a hide, a refresh
+    that drops it), and no purge names every PMID a change touched. It is one indexed query.
+    """
     fmt = _format(fmt)
     publication = shown_publication(pmid)
     if publication is None:

@@ -21,7 +21,7 @@ from django.test.utils import CaptureQueriesContext
 from pylatexenc.latex2text import LatexNodes2Text, MacroTextSpec, get_default_latex_context_db
 
 from publications import export
-from publications.models import Publication
+from publications.models import PageListing, Publication
 from publications.pubmed import parse_efetch
 from tests.factories import PageListingFactory, PublicationFactory, SectionFactory, TreatmentPageFactory
 from treatments import cache, paths
@@ -463,6 +463,18 @@ def test_downloads_are_cached_and_a_pages_change_purges_its_lists(
     for url in urls:
         assert client.get(url)["X-Page-Cache"] == "MISS", url
     assert b"Just listed." in client.get(urls[0]).content
+
+
+def test_a_single_entry_is_gone_once_no_page_shows_it_even_with_the_caches_on(client, page, settings):
+    settings.PAGE_CACHE_ENABLED = True
+    settings.PAGE_CACHE_VERSION = f"test-{uuid.uuid4().hex}"
+    listing = PageListingFactory(page=page, position=0)
+    url = f"/cite/{listing.publication.pmid}.ris"
+    response = client.get(url)
+    assert response.status_code == 200
+    assert "public" not in response.get("Cache-Control", "")  # the edge does not keep it either
+    PageListing.objects.filter(pk=listing.pk).update(hidden=True)  # an editor hides it
+    assert client.get(url).status_code == 404
 
 
 @pytest.mark.django_db
