@@ -14,7 +14,8 @@ import threading
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connections, models, transaction
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import F, OuterRef, Q, Subquery, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from . import citation, schema
@@ -482,6 +483,13 @@ class Publication(models.Model):
 class PageListingQuerySet(models.QuerySet):
     def visible(self):
         return self.filter(hidden=False)
+
+    def shown_on_their_pages(self):
+        """The visible listings each page shows (its first ``publications_shown`` in the page's order),
+        for listings of many pages at once: a row number over each page's visible list. Filter the
+        pages before calling this; one page's list is ``for_page``."""
+        rank = Window(RowNumber(), partition_by=F("page_id"), order_by=LISTING_ORDER)
+        return self.visible().annotate(rank=rank).filter(rank__lte=F("page__publications_shown")).order_by()
 
     def replace_for_page(self, page, ranked: list[int]) -> None:
         """The search's order becomes the list; pinned, hidden and hand-added entries keep their place

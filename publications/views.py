@@ -7,15 +7,13 @@ Both are readers' pages, cached whole; a page's change purges its list's downloa
 (``treatments.cache.urls_for``); a single entry's download is at most ``PAGE_CACHE_SECONDS`` behind.
 """
 
-from django.db.models import F, Window
-from django.db.models.functions import RowNumber
 from django.http import Http404, HttpResponse
 
 from treatments import cache
 from treatments.models import TreatmentPage
 
 from . import export
-from .models import LISTING_ORDER, PageListing, Publication
+from .models import PageListing, Publication
 
 
 def _download(fmt: str, publications, name: str) -> HttpResponse:
@@ -37,15 +35,7 @@ def shown_publication(pmid: int):
     pages = (
         PageListing.objects.visible().filter(publication__pmid=pmid, page__published=True).values("page_id")
     )
-    rank = Window(RowNumber(), partition_by=F("page_id"), order_by=LISTING_ORDER)
-    shown = (
-        PageListing.objects.visible()
-        .filter(page_id__in=pages)
-        .annotate(rank=rank)
-        .filter(rank__lte=F("page__publications_shown"))
-        .order_by()
-        .values("publication_id")
-    )
+    shown = PageListing.objects.filter(page_id__in=pages).shown_on_their_pages().values("publication_id")
     return Publication.objects.only(*export.EXPORT_FIELDS).filter(pmid=pmid, pk__in=shown).first()
 
 

@@ -11,12 +11,10 @@ pages themselves and purged with them (``cache.urls_for``).
 from html import escape
 
 from django.contrib.syndication.views import Feed
-from django.db.models import F, Window
-from django.db.models.functions import RowNumber
 from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed, Rss201rev2Feed
 
-from publications.models import LISTING_ORDER, PageListing
+from publications.models import PageListing
 
 from . import cache
 from .models import TreatmentPage
@@ -134,15 +132,7 @@ def newest_listings(limit: int):
     order, within the page's limit (so the first refresh of a new page adds its shown entries, not its
     thousand results).
     """
-    rank = Window(RowNumber(), partition_by=F("page_id"), order_by=LISTING_ORDER)
-    shown = (
-        PageListing.objects.visible()
-        .filter(page__published=True)
-        .annotate(rank=rank)
-        .filter(rank__lte=F("page__publications_shown"))
-        .order_by()
-        .values("pk")
-    )
+    shown = PageListing.objects.filter(page__published=True).shown_on_their_pages().values("pk")
     # Unordered inside: the database keeps the shown entries (some thousands), sorts only those, and
     # joins publications for the chosen few alone.
     newest = PageListing.objects.filter(pk__in=shown).order_by("-first_listed_at", "-pk").values("pk")

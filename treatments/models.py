@@ -164,7 +164,7 @@ class TreatmentPageQuerySet(models.QuerySet):
         thousands of pages makes it slower. Hidden listings and publications without a PMID (the old
         site's list) do not count.
         """
-        from publications.models import LISTING_ORDER, PageListing
+        from publications.models import PageListing
 
         meta = self.model._meta
         tagged_items = TaggedItem.objects.filter(
@@ -172,8 +172,7 @@ class TreatmentPageQuerySet(models.QuerySet):
         )
         tag_ids = tagged_items.filter(object_id=page.pk).values("tag_id")
         same_tags = tagged_items.filter(tag_id__in=tag_ids)
-        shown = PageListing.objects.visible().filter(page=page).order_by(*LISTING_ORDER)
-        shown = shown[: page.publications_shown].values("publication_id")
+        shown = PageListing.objects.for_page(page).values("publication_id")
         same_citations = PageListing.objects.visible().filter(
             publication_id__in=shown, publication__pmid__isnull=False
         )
