@@ -83,7 +83,15 @@ MIDDLEWARE = [
 ROOT_URLCONF = "cancerindex.urls"
 WSGI_APPLICATION = "cancerindex.wsgi.application"
 
+# Readers' pages render with Jinja2 (templates/jinja2/, cancerindex.templating says why); the admin, its
+# widgets and Django's own apps keep Django's engine. A name is looked up in this order.
 TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "DIRS": [BASE_DIR / "templates" / "jinja2"],
+        "APP_DIRS": False,
+        "OPTIONS": {"environment": "cancerindex.templating.environment"},
+    },
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [BASE_DIR / "templates"],

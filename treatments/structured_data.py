@@ -1,7 +1,7 @@
 """What readers' pages say about themselves to machines: canonical URL, Open Graph, schema.org JSON-LD.
 
 Plain functions returning dicts, built in Python from the models (never by hand in templates), so each
-shape is tested on its own; ``treatments.templatetags.reader_meta`` puts them in the page's head. URLs
+shape is tested on its own; ``treatments.templating`` puts them in the page's head. URLs
 are absolute, from the request's host: a cached page keeps the host it was rendered for, and
 ALLOWED_HOSTS keeps that one of ours.
 """

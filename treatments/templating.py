@@ -1,20 +1,23 @@
-"""The head of readers' pages: canonical URL, Open Graph and JSON-LD (``treatments.structured_data``).
+"""What readers' templates (Jinja2, ``cancerindex.templating``) may call from this app: the head of
+the page, its canonical URL, Open Graph and JSON-LD (``treatments.structured_data``).
 
-The tags read the template's context (the page or section being shown, the request), so the views stay
+They read the template's context (the page or section being shown, the request), so the views stay
 as they are and every template that extends base.html gets them. Nothing here varies by reader: a
 page stays the same bytes for everyone, as the page cache needs.
 """
 
-from django import template
 from django.utils.html import format_html, format_html_join
+from jinja2 import pass_context
 
-from .. import structured_data as sd
-from ..models import Section, TreatmentPage
-
-register = template.Library()
+from . import structured_data as sd
+from .models import Section, TreatmentPage
 
 
-@register.simple_tag(takes_context=True)
+def template_globals() -> dict:
+    return {"head_meta": head_meta, "structured_data": structured_data}
+
+
+@pass_context
 def head_meta(context):
     """``<link rel="canonical">`` and the og: properties of the page being shown ("" without a request)."""
     request = context.get("request")
@@ -36,7 +39,7 @@ def head_meta(context):
     return canonical + properties
 
 
-@register.simple_tag(takes_context=True)
+@pass_context
 def structured_data(context):
     """The JSON-LD of a treatment page (with its listed entries, as the list read them) or a section."""
     request = context.get("request")
@@ -55,7 +58,7 @@ def structured_data(context):
 
 def _node(context) -> tuple[TreatmentPage | None, Section | None]:
     """The treatment page or section the tree's own view is showing (not a preview, nor another view's)."""
-    match = getattr(context["request"], "resolver_match", None)
+    match = getattr(context.get("request"), "resolver_match", None)
     if context.get("preview") or match is None or match.view_name != "treatments:node":
         return None, None
     page, section = context.get("page"), context.get("section")

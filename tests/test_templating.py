@@ -1,0 +1,68 @@
+"""The readers' template engine (Jinja2, ``cancerindex.templating``): what it escapes, the URLs it
+remembers, and the dates it shows."""
+
+import datetime
+
+import lxml.html
+import pytest
+from django.template import engines
+from django.urls import set_script_prefix
+from django.utils import timezone
+
+from cancerindex import templating
+from tests.factories import TreatmentPageFactory, WebResourceFactory
+
+jinja = engines["jinja2"]
+
+
+@pytest.mark.django_db
+def test_what_editors_and_readers_type_is_escaped_on_the_page(client):
+    page = TreatmentPageFactory(title="IL-2 <script>alert(1)</script>", label='"quoted" & <b>bold</b>')
+    WebResourceFactory(page=page, title="<img src=x onerror=alert(2)>", note="<i>note</i>")
+    page.tags.add("<b>tag</b>")
+    html = client.get(page.get_absolute_url(), {"voted": "<script>"}).content.decode()
+    assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img src=x" not in html and "<i>note</i>" not in html and "<b>tag</b>" not in html
+    doc = lxml.html.fromstring(html)
+    assert doc.cssselect("h1")[0].text_content() == "IL-2 <script>alert(1)</script>"
+    assert [a.text_content() for a in doc.cssselect(".web-resources a")] == ["<img src=x onerror=alert(2)>"]
+
+
+@pytest.mark.django_db
+def test_a_search_for_markup_shows_it_as_text(client):
+    html = client.get("/search/", {"q": '"><script>alert(1)</script>'}).content.decode()
+    assert "<script>alert(1)" not in html
+    doc = lxml.html.fromstring(html)
+    assert doc.cssselect("#search-q")[0].get("value") == '"><script>alert(1)</script>'
+
+
+def test_url_gives_each_arguments_own_address():
+    assert templating.url("treatments:page_feed_atom", page_id=1) != templating.url(
+        "treatments:page_feed_atom", page_id=2
+    )
+    assert templating.url("publications:cite_page", 7, "ris").endswith("/7.ris")
+
+
+def test_url_follows_the_script_prefix_it_is_served_under():
+    """Remembered per prefix: a site mounted under /cancerindex/ links there, not to the root."""
+    assert templating.url("treatments:a_z") == "/a-z/"
+    set_script_prefix("/cancerindex/")
+    try:
+        assert templating.url("treatments:a_z") == "/cancerindex/a-z/"
+    finally:
+        set_script_prefix("/")
+    assert templating.url("treatments:a_z") == "/a-z/"
+
+
+def test_dates_show_in_the_sites_time_zone_as_djangos_engine_shows_them(settings):
+    settings.TIME_ZONE = "America/New_York"
+    moment = datetime.datetime(2026, 1, 2, 3, 30, tzinfo=datetime.UTC)
+    with timezone.override("America/New_York"):
+        shown = jinja.from_string('{{ moment|date("j F Y, H:i") }}').render({"moment": moment})
+    assert shown == "1 January 2026, 22:30"
+    assert jinja.from_string("[{{ nothing|date('c') }}]").render({"nothing": None}) == "[]"
+
+
+def test_a_missing_value_is_blank_not_an_error():
+    template = jinja.from_string("[{{ page.refresh_check.last_checked_at }}{{ missing }}]")
+    assert template.render({}) == "[]"
