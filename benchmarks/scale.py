@@ -193,6 +193,9 @@ def reader_pages(client, requests):
         client, "section of sections", Section.objects.get(slug="treatments").get_absolute_url(), requests
     )
     measure(client, "home", "/", requests)
+    measure(client, "site feed (Atom)", "/feeds/site.atom", requests)
+    measure(client, "page feed, 3,000 listed (Atom)", f"/feeds/{big_page.pk}.atom", requests)
+    measure(client, "search: interleukin", "/search/?q=interleukin", requests)
     return big_page
 
 

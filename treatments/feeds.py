@@ -132,12 +132,8 @@ def newest_listings(limit: int):
     order, within the page's limit (so the first refresh of a new page adds its shown entries, not its
     thousand results).
     """
-    shown = PageListing.objects.filter(page__published=True).shown_on_their_pages().values("pk")
-    # Unordered inside: the database keeps the shown entries (some thousands), sorts only those, and
-    # joins publications for the chosen few alone.
-    newest = PageListing.objects.filter(pk__in=shown).order_by("-first_listed_at", "-pk").values("pk")
     return (
-        PageListing.objects.filter(pk__in=newest[:limit])
+        PageListing.objects.filter(pk__in=PageListing.objects.newest_shown(limit))
         .select_related("page__section")
         .with_citation("page__title", "page__other_name", "page__slug", "page__section__path")
         .order_by("-first_listed_at", "-pk")

@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.utils.http import parse_http_date
 
+from publications.models import PageListing
 from tests.factories import PageListingFactory, SectionFactory, TreatmentPageFactory
 from treatments import cache, feeds, paths
 from treatments.models import Section, TreatmentPage
@@ -185,6 +186,34 @@ def test_the_site_feed_is_bounded(client, page, monkeypatch):
     for number in range(3):
         listed(page, number, days_ago=number, publication__title=f"Entry {number}.")
     assert titles(atom(client, "/feeds/site.atom")) == ["Entry 0.", "Entry 1."]
+
+
+def test_the_site_feed_takes_each_pages_shown_entries_by_the_pages_own_order(page):
+    """Pins first (in their order), hidden never, each page's limit, drafts never, ties newest pk first:
+    the site feed's query (a LATERAL join on PostgreSQL) picks what ranking every listing picks."""
+    other = TreatmentPageFactory(publications_shown=2)
+    draft = TreatmentPageFactory(published=False)
+    # A first refresh of many entries at once: only the page's first two are shown.
+    burst = [listed(other, number, days_ago=0) for number in range(6)]
+    old_pin = listed(page, 9, days_ago=30, pinned=True, pin_position=2)
+    first_pin = listed(page, 8, days_ago=20, pinned=True, pin_position=1)
+    hidden = listed(page, 0, days_ago=0, hidden=True)
+    newest = listed(page, 1, days_ago=1)
+    past_limit = listed(page, 2, days_ago=2)
+    listed(draft, 0, days_ago=0)
+    reference = (
+        PageListing.objects.filter(page__published=True)
+        .shown_on_their_pages()
+        .order_by("-first_listed_at", "-pk")
+        .values_list("pk", flat=True)
+    )
+    for limit in (1, 3, 5, 50):
+        chosen = set(PageListing.objects.newest_shown(limit).values_list("pk", flat=True))
+        assert chosen == set(list(reference)[:limit])
+    assert set(PageListing.objects.newest_shown(50).values_list("pk", flat=True)) == {
+        burst[0].pk, burst[1].pk, first_pin.pk, old_pin.pk, newest.pk,
+    }  # fmt: skip
+    assert hidden.pk not in reference and past_limit.pk not in reference
 
 
 @pytest.mark.parametrize("pages", [1, 6])
