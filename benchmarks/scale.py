@@ -18,24 +18,30 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import django
+import psycopg
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/cancerindex_bench_scale"
 DATABASE_URL = os.environ.get("BENCHMARK_DATABASE_URL", DEFAULT_URL)
 DATABASE_NAME = urlsplit(DATABASE_URL).path.lstrip("/")
-if "bench" not in DATABASE_NAME:
-    sys.exit(f"refusing to drop {DATABASE_NAME!r}: a scratch database's name contains 'bench'")
-os.environ.update(
-    DJANGO_SETTINGS_MODULE="cancerindex.settings",
-    DATABASE_URL=DATABASE_URL,
-    REDIS_URL=os.environ.get("BENCHMARK_REDIS_URL", "redis://127.0.0.1:6379/14"),
-    SECRET_KEY="benchmark-only",  # noqa: S106 - a scratch database
-    STATIC_ROOT=tempfile.mkdtemp(prefix="cancerindex-scale-static-"),
-)
-os.environ.pop("CACHE_URL", None)
 
-import django  # noqa: E402
-import psycopg  # noqa: E402
+
+def configure() -> None:
+    """Settings for the scratch database; the builders below also run in tests, on the test database
+    (tests/test_benchmarks.py), so that this script keeps up with the models."""
+    if "bench" not in DATABASE_NAME:
+        sys.exit(f"refusing to drop {DATABASE_NAME!r}: a scratch database's name contains 'bench'")
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="cancerindex.settings",
+        DATABASE_URL=DATABASE_URL,
+        REDIS_URL=os.environ.get("BENCHMARK_REDIS_URL", "redis://127.0.0.1:6379/14"),
+        SECRET_KEY="benchmark-only",  # noqa: S106 - a scratch database
+        STATIC_ROOT=tempfile.mkdtemp(prefix="cancerindex-scale-static-"),
+    )
+    os.environ.pop("CACHE_URL", None)
+
 
 PAGES, SECTIONS, BIG_SECTION = 3000, 28, 300
 LISTINGS_PER_PAGE, BIG_PAGE_LISTINGS = 99, 3000  # 2,999 x 99 + 3,000 = 299,901 listings
@@ -99,7 +105,7 @@ def build_publications():
                 journal="Cancer Res", pub_year=str(1995 + n % 30), volume="79", issue="1", pages="1-10",
                 abstract=abstract, source_xml=f"<PubmedArticle>{'<x/>' * 600}</PubmedArticle>",
             )
-            for n in range(first, first + 5000)
+            for n in range(first, min(first + 5000, PUBLICATIONS))
         ]  # fmt: skip
         for row in rows:
             row.normalize()
@@ -276,6 +282,7 @@ def main():
     parser.add_argument("--requests", type=int, default=5, help="timed requests per view (median)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database afterwards")
     args = parser.parse_args()
+    configure()
     recreate_database()
     django.setup()
     from django.contrib.auth.models import User
