@@ -243,8 +243,8 @@ def feedback(request, page_id):
     return response
 
 
-# What comes back in ``?voted=``: templates/jinja2/treatments/_feedback.html says each in words, and offers the
-# "What was missing?" form after a No. Any other value shows no thanks.
+# What comes back in ``?voted=``: templates/jinja2/treatments/_feedback.html says each in words, and
+# offers the "What was missing?" form after a No. Any other value shows no thanks.
 VOTE_OUTCOMES = ("yes", "no", "changed-yes", "changed-no", "noted")
 # The page cache keeps one copy per vote outcome, list filter and later page of a list; no other value.
 cache.keep_query("voted", VOTE_OUTCOMES.__contains__)
