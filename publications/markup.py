@@ -31,6 +31,13 @@ _TEXT_CLEANER = nh3.Cleaner(
 )
 
 
+# Fragments clean_inline returned lately. Cleaning one again changes nothing (idempotent), so it is not
+# run through the cleaner again: the parser cleans each title and abstract, and storing cleans them again.
+# A dict (insertion-ordered, safe across threads) emptied when full: memory stays bounded.
+_RECENTLY_CLEANED: dict[str, None] = {}
+_RECENTLY_CLEANED_MAX = 2048
+
+
 def clean_inline(html_fragment: str) -> str:
     """Keep i, b, sup, sub, u without attributes; escape all text.
 
@@ -38,7 +45,13 @@ def clean_inline(html_fragment: str) -> str:
     too; MathML and SVG are foreign content to the HTML parser and are dropped whole, so reduce
     them to text before calling this). Idempotent: cleaning the output again changes nothing.
     """
-    return _INLINE_CLEANER.clean(html_fragment)
+    if type(html_fragment) is str and html_fragment in _RECENTLY_CLEANED:
+        return html_fragment
+    cleaned = _INLINE_CLEANER.clean(html_fragment)
+    if len(_RECENTLY_CLEANED) >= _RECENTLY_CLEANED_MAX:
+        _RECENTLY_CLEANED.clear()
+    _RECENTLY_CLEANED[cleaned] = None
+    return cleaned
 
 
 def inline_text(html_fragment: str) -> str:

@@ -7,6 +7,7 @@ import pytest
 from django.template.loader import render_to_string
 
 from publications.citation import entry_for_date, entry_html
+from publications.markup import clean_inline
 from publications.models import Publication
 from tests.factories import PageListingFactory, PublicationFactory
 
@@ -120,3 +121,17 @@ def test_an_embargoed_entry_on_the_page_reads_as_of_the_refresh(client):
         publication=PublicationFactory(in_pmc=True, pmcid="PMC7", pmc_release_date=release)
     )
     assert f"Article available free on PMC after {release:%d/%m/%Y}" in page_html(client, listing)
+
+
+def test_text_cleaned_before_is_cleaned_alike_again_and_unsafe_text_never_passes():
+    """Storing cleans the parser's text again; a fragment seen cleaned lately is not run through the
+    cleaner twice, and that can only skip text that is already clean."""
+    unsafe = '<i onclick="x()">TERT</i> &amp; <script>alert(1)</script>p<sub>trend</sub> < 0.05'
+    cleaned = clean_inline(unsafe)
+    assert cleaned == "<i>TERT</i> &amp; p<sub>trend</sub> &lt; 0.05"
+    assert clean_inline(cleaned) == cleaned
+    assert clean_inline(unsafe) == cleaned  # the unsafe text itself is cleaned again
+    row = Publication(title=unsafe, abstract=[{"text": unsafe}, {"text": cleaned}])
+    row.normalize()
+    assert row.title == cleaned and [s["text"] for s in row.abstract] == [cleaned, cleaned]
+    assert "<script" not in row.rendered_entry and "onclick" not in row.rendered_entry
