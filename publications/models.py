@@ -6,11 +6,17 @@ import datetime
 import functools
 import hashlib
 import itertools
-import json
 import marshal
+import os
 import queue
+import sys
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import NamedTuple
 
+import django
+import nh3
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connections, models, transaction
@@ -19,7 +25,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from . import citation, schema
+from . import citation, markup, schema
 from .locks import LOCK_SECONDS
 from .markup import clean_inline, inline_text
 from .pubmed import PubmedRecord
@@ -94,20 +100,34 @@ class PublicationQuerySet(models.QuerySet):
     def store_records(self, records: list[PubmedRecord], batch_size: int = 500) -> int:
         """Insert new records and update re-fetched ones, in batches; returns how many are new.
 
-        The records may be any iterable (a streamed efetch): at most ``batch_size`` rows are held at once.
-        A re-fetched record whose row would be written as it is stored (same ``content_hash``) is not
-        rewritten: only its ``updated_at`` moves on, which says when it was last fetched.
+        The records may be any iterable (a streamed efetch): at most ``batch_size`` are held at once.
+        A re-fetched record PubMed has not changed (its ``record_digest`` is the row's ``content_hash``)
+        is not built again nor rewritten: only its ``updated_at`` moves on, which says when it was last
+        fetched. The others are built (``from_record``, ``normalize``) and written.
         """
-        new = 0
-        for rows in _read_ahead(_row_batches(records, batch_size)):
-            new += (
-                self._copy_batch(rows)
-                if connections[self.db].vendor == "postgresql"
-                else self._bulk_batch(rows)
-            )
+        store = self._copy_batch if connections[self.db].vendor == "postgresql" else self._bulk_batch
+        new, previous = 0, None
+        # Three stages at once: the next batch parsed (``_read_ahead``), this one built (``builder``), the
+        # one before stored here. What this batch shares with that one is not taken as unchanged: its
+        # stored digest was read before that batch wrote it.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="publications-build") as builder:
+            for batch in _read_ahead(_digested_batches(records, batch_size), depth=1):
+                pmids = {record.pmid for record, _ in batch}
+                stored = self._stored_hashes(pmids)
+                unchanged = {
+                    record.pmid for record, digest in batch if digest and digest == stored.get(record.pmid)
+                }
+                unchanged -= previous.pmids if previous else set()
+                wanted = [(record, digest) for record, digest in batch if record.pmid not in unchanged]
+                current = _Batch(builder.submit(_build_all, wanted), stored, unchanged, pmids)
+                if previous:
+                    new += store(previous.rows.result(), previous.stored, previous.unchanged)
+                previous = current
+            if previous:
+                new += store(previous.rows.result(), previous.stored, previous.unchanged)
         return new
 
-    def _copy_batch(self, rows) -> int:
+    def _copy_batch(self, rows, stored: dict[int, str], unchanged: set[int]) -> int:
         """PostgreSQL: COPY new records into the table; upsert re-fetched ones through a temporary table.
 
         COPY sends values without quoting each one in Python (client-side quoting of 20 KB of XML per
@@ -115,29 +135,30 @@ class PublicationQuerySet(models.QuerySet):
         fail: the batch then goes through the upsert, which takes both kinds. Stored records PubMed has
         not changed are neither: their ``updated_at`` alone is written.
         """
-        stored = self._stored_hashes(rows)
         new = [row for row in rows if row.pmid not in stored]
-        changed = [row for row in rows if row.pmid in stored and stored[row.pmid] != row.content_hash]
+        changed = [row for row in rows if row.pmid in stored]
         with transaction.atomic(using=self.db), connections[self.db].cursor() as cursor:
             try:
                 if new:
                     with transaction.atomic(using=self.db):
                         self._copy_rows(cursor, Publication._meta.db_table, new)
             except IntegrityError:
-                return self._upsert(cursor, rows)
-            if changed:
-                self._upsert(cursor, changed)
-            self._touch_unchanged(rows, stored)
-        return len(new)
+                inserted = self._upsert(cursor, rows)
+            else:
+                inserted = len(new)
+                if changed:
+                    self._upsert(cursor, changed)
+            self._touch(unchanged)
+        return inserted
 
-    def _stored_hashes(self, rows) -> dict[int, str]:
-        """PMID -> ``content_hash`` of the batch's records already stored."""
-        return dict(self.filter(pmid__in=[row.pmid for row in rows]).values_list("pmid", "content_hash"))
+    def _stored_hashes(self, pmids) -> dict[int, str]:
+        """PMID -> ``content_hash`` of those already stored."""
+        return dict(self.filter(pmid__in=pmids).values_list("pmid", "content_hash"))
 
-    def _touch_unchanged(self, rows, stored: dict[int, str]) -> None:
+    def _touch(self, pmids) -> None:
         """Re-fetched records PubMed has not changed: fetched now (no re-check for a while), not rewritten."""
-        if unchanged := [row.pmid for row in rows if stored.get(row.pmid) == row.content_hash]:
-            self.filter(pmid__in=unchanged).update(updated_at=timezone.now())
+        if pmids:
+            self.filter(pmid__in=sorted(pmids)).update(updated_at=timezone.now())
 
     def _copy_rows(self, cursor, table, rows) -> None:
         """COPY the rows into ``table``, every column but the id."""
@@ -180,20 +201,22 @@ class PublicationQuerySet(models.QuerySet):
     def _quote(self, name: str) -> str:
         return connections[self.db].ops.quote_name(name)
 
-    def _bulk_batch(self, rows) -> int:
-        """Any other database: look up the stored PMIDs, insert the new rows, update the others."""
-        batch = self.filter(pmid__in=[row.pmid for row in rows])
-        found = list(batch.values_list("pmid", "pk", "content_hash"))
-        pks, stored = {pmid: pk for pmid, pk, _ in found}, {pmid: digest for pmid, _, digest in found}
+    def _bulk_batch(self, rows, stored: dict[int, str], unchanged: set[int]) -> int:
+        """Any other database: insert the new rows, update the changed ones, touch the unchanged.
+
+        What is stored is read again: ``stored`` was read before the batch before this one was written.
+        """
+        stored = self._stored_hashes([row.pmid for row in rows])
         new = [row for row in rows if row.pmid not in stored]
-        self.bulk_create(new, ignore_conflicts=True, batch_size=len(rows))
-        if changed := [row for row in rows if row.pmid in stored and stored[row.pmid] != row.content_hash]:
+        self.bulk_create(new, ignore_conflicts=True, batch_size=max(len(rows), 1))
+        if changed := [row for row in rows if row.pmid in stored]:
+            pks = dict(self.filter(pmid__in=[row.pmid for row in changed]).values_list("pmid", "pk"))
             now = timezone.now()
             for row in changed:
                 row.pk, row.updated_at = pks[row.pmid], now
             fields = [*Publication.refetched_fields(), *RENDERED_FIELDS, "content_hash"]
             self.bulk_update(changed, fields, batch_size=len(rows))
-        self._touch_unchanged(rows, stored)
+        self._touch(unchanged)
         return len(new)
 
     def render_stale(self, pks) -> dict[int, tuple[str, str]]:
@@ -210,24 +233,39 @@ class PublicationQuerySet(models.QuerySet):
         return self.filter(pmid__isnull=True, listings__isnull=True)
 
 
-def _row_batches(records, batch_size: int):
-    """Unsaved rows, built and normalized: a list per batch, one row per PMID (an upsert touches one once)."""
+def _digested_batches(records, batch_size: int):
+    """Lists of (record, ``record_digest``), one record per PMID (the last sent): an upsert touches a row
+    once. Built in ``_read_ahead``'s thread, with the parsing of the records."""
     records = iter(records)
     while batch := list(itertools.islice(records, batch_size)):
-        rows = {}
-        for record in batch:
-            row = Publication.from_record(record)
-            row.normalize()  # cleaned again whatever the source: the stored HTML is served as it is
-            row.content_hash = row.content_digest()
-            rows[row.pmid] = row
-        yield list(rows.values())
+        latest = {record.pmid: record for record in batch}
+        yield [(record, record_digest(record)) for record in latest.values()]
+
+
+class _Batch(NamedTuple):
+    rows: Future  # the rows being built
+    stored: dict[int, str]  # PMID -> content_hash of those stored when the batch was read
+    unchanged: set[int]  # PMIDs stored as PubMed sends them: not built, not rewritten
+    pmids: set[int]
+
+
+def _build_all(digested) -> list["Publication"]:
+    """Unsaved rows, built and normalized, that remember the digest of the record each was built from."""
+    rows = []
+    for record, digest in digested:
+        row = Publication.from_record(record)
+        row.normalize()  # cleaned again whatever the source: the stored HTML is served as it is
+        row.content_hash = digest
+        rows.append(row)
+    return rows
 
 
 def _read_ahead(batches, depth: int = 2):
     """Produce the next batches in a thread while the caller stores this one.
 
-    Parsing (lxml releases the GIL) and building rows overlap with PostgreSQL's work on the last batch;
-    the thread never touches the database. An error in it is raised here; stopping early stops it.
+    Parsing (and hashing) overlap with PostgreSQL's work on the last batch; the thread never touches the
+    database. At most ``depth`` batches wait, besides the one in the making. An error in it is raised
+    here; stopping early stops it.
     """
     ready: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -273,10 +311,56 @@ def _copy_type(connection, field) -> str:
     return field.db_type(connection).split("(")[0]
 
 
+# What a digest covers of a record: every field, in the record's order (the source XML apart, as bytes).
+_DIGESTED_FIELDS = tuple(name for name in _RECORD_FIELD_NAMES if name != "source_xml")
+
+
 @functools.cache
-def _hashed_order() -> tuple[str, ...]:
-    """The hashed columns but the source XML (hashed as bytes), in a fixed order."""
-    return tuple(sorted(Publication.hashed_fields() - {"source_xml"}))
+def _build_fingerprint() -> bytes:
+    """What makes a row of a record besides the record: the code that builds and renders it (this module,
+    ``citation``, ``schema``, ``markup``) and the libraries it calls. A deploy that changes any of them
+    changes every digest, so each stored row is built again on its next re-fetch."""
+    digest = hashlib.sha256(f"nh3 {nh3.__version__}; django {django.__version__}".encode())
+    for module in (sys.modules[__name__], citation, schema, markup):
+        try:
+            digest.update(Path(module.__file__).read_bytes())
+        except (OSError, TypeError):  # no source to read: no digest ever matches, every re-fetch rewrites
+            digest.update(os.urandom(16))
+    return digest.digest()
+
+
+def record_digest(record: PubmedRecord) -> str:
+    """A digest of a parsed record and of the code that builds its row (``_build_fingerprint``): equal
+    digests, equal rows. The row's ``content_hash`` keeps it, so a re-fetch PubMed did not change is known
+    before its row is built. "" (never taken as unchanged) for a value the digest cannot read.
+
+    Raw SQL or a migration that changes a column a fetch writes must clear ``content_hash`` (as ``save``
+    and the queryset's ``update`` do), or a re-fetch would take the row as unchanged.
+    """
+    try:
+        source = record.source_xml.encode()
+        values = [getattr(record, name) for name in _DIGESTED_FIELDS]
+        values = [_digestible(value) for value in values]
+        # marshal's version 2 (no shared references) writes equal values alike, bool apart from int,
+        # tuple apart from list, in half json's time; it refuses what it cannot write (ValueError).
+        rest = marshal.dumps([*_DIGESTED_FIELDS, *values], 2)
+    except (AttributeError, TypeError, ValueError):
+        return ""
+    digest = hashlib.sha256(_build_fingerprint())
+    digest.update(b"%d\0" % len(source))
+    digest.update(source)  # hashlib lets other threads run while it hashes this much
+    digest.update(rest)
+    return digest.hexdigest()[:32]
+
+
+def _digestible(value):
+    """A record field as marshal writes it: authors and abstract sections as (type, *values), dates as
+    ISO text; the rest (str, int, bool, None, lists, dicts and tuples of them) as it is."""
+    if isinstance(value, list) and value and dataclasses.is_dataclass(value[0]):
+        return [(type(item).__name__, *vars(item).values()) for item in value]
+    if isinstance(value, datetime.date):
+        return (type(value).__name__, value.isoformat())
+    return value
 
 
 class Publication(models.Model):
@@ -429,27 +513,9 @@ class Publication(models.Model):
     @classmethod
     @functools.cache
     def hashed_fields(cls) -> frozenset[str]:
-        """What ``content_hash`` covers: every column a fetch writes but the time it was written."""
+        """The columns a fetch writes but the time it was written: writing one any other way forgets the
+        row's ``content_hash`` (the digest of the record the fetch built them from)."""
         return frozenset(cls.refetched_fields()) - {"updated_at"} | {"pmid", *RENDERED_FIELDS}
-
-    def content_digest(self) -> str:
-        """A digest of the columns a fetch writes (``hashed_fields``), as this row has them: equal
-        digests, equal rows. The source XML is hashed as UTF-8, the rest serialized together.
-
-        Raw SQL or a migration that changes one of these columns must clear ``content_hash`` (as
-        ``save`` and the queryset's ``update`` do), or a re-fetch would take the row as unchanged.
-        """
-        source = self.source_xml.encode()  # not kept for the COPY: batches waiting to be stored would hold it
-        values = [getattr(self, name) for name in _hashed_order()]
-        values = [value.isoformat() if isinstance(value, datetime.date) else value for value in values]
-        try:  # marshal's version 2 (no shared references) writes equal values alike, in half json's time
-            rest = marshal.dumps([*_hashed_order(), *values], 2)
-        except ValueError:  # a value marshal does not take (none from the parser): JSON
-            rest = json.dumps([*_hashed_order(), *values], default=str).encode()
-        digest = hashlib.sha256(b"%d\0" % len(source))
-        digest.update(source)
-        digest.update(rest)
-        return digest.hexdigest()[:32]
 
     @property
     def title_text(self):

@@ -8,15 +8,15 @@ import json
 from pathlib import Path
 
 import pytest
-from django.db import DataError, connection
+from django.db import DataError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from publications.models import Publication, PublicationQuerySet
+from publications.models import Publication, PublicationQuerySet, record_digest
 from publications.pubmed import parse_efetch
 from publications.pubmed.errors import MalformedResponse
-from publications.pubmed.parser import iter_efetch
-from publications.pubmed.records import ParseResult
+from publications.pubmed.parser import iter_efetch, parse_article_xml
+from publications.pubmed.records import ParseResult, PubmedRecord
 
 EFETCH = Path(__file__).resolve().parents[1] / "fixtures" / "pubmed" / "efetch"
 FILES = sorted(EFETCH.glob("*.xml"))
@@ -203,19 +203,139 @@ def built(record):
     return row
 
 
-def test_the_digest_changes_with_every_column_a_fetch_writes():
+def test_the_digest_changes_with_every_field_of_the_record():
     record = parse_efetch((EFETCH / "metapub-25364329.xml").read_bytes()).records[0]
-    digest = built(record).content_digest()
-    assert built(dataclasses.replace(record)).content_digest() == digest  # equal rows, equal digests
+    digest = record_digest(record)
+    assert len(digest) == 32
+    assert record_digest(dataclasses.replace(record)) == digest  # equal records, equal digests
     change = {
         str: lambda v: v + "x", bool: lambda v: not v, int: lambda v: v + 1, list: lambda v: [*v, "x"],
         dict: lambda v: {**v, "x": "y"}, datetime.date: lambda v: v + datetime.timedelta(days=1),
         type(None): lambda v: datetime.date(2020, 1, 1),
     }  # fmt: skip
-    for name in sorted(Publication.hashed_fields()):
-        row = built(record)
-        setattr(row, name, change[type(getattr(row, name))](getattr(row, name)))
-        assert row.content_digest() != digest, name
+    for field in dataclasses.fields(PubmedRecord):
+        value = getattr(record, field.name)
+        changed = dataclasses.replace(record, **{field.name: change[type(value)](value)})
+        assert record_digest(changed) != digest, field.name
+    author = dataclasses.replace(record.authors[0], initials="Q")
+    assert record_digest(dataclasses.replace(record, authors=[author, *record.authors[1:]])) != digest
+    assert record_digest(dataclasses.replace(record, is_retracted=1)) != record_digest(
+        record
+    )  # 1 is not True
+
+
+def test_a_record_the_digest_cannot_read_has_none():
+    (record,) = records(1)
+    assert record_digest(dataclasses.replace(record, dates={"pubmed": object()})) == ""
+
+
+class Text(str):
+    pass
+
+
+@pytest.mark.django_db
+def test_a_record_without_a_digest_is_rewritten_at_each_refetch():
+    (record,) = records(1, start=44_500_000)
+    odd = dataclasses.replace(
+        record, journal_title=Text(record.journal_title)
+    )  # a str marshal will not write
+    Publication.objects.store_records([odd])
+    assert stored_row(record.pmid)["content_hash"] == ""
+    Publication.objects.store_records([dataclasses.replace(odd, title="Corrected.")])
+    assert stored_row(record.pmid)["title"] == "Corrected."
+
+
+@pytest.mark.django_db
+def test_a_row_written_by_other_code_is_rewritten_once_by_its_refetch():
+    """A digest from before this deploy (another build of the row, or 0012's digest of the columns) never
+    matches: the re-fetch builds the row again, then the next one finds it unchanged."""
+    (record,) = records(1, start=44_600_000)
+    Publication.objects.store_records([record])
+    with connection.cursor() as cursor:  # a row built by older code, with that code's digest
+        cursor.execute(
+            "UPDATE publications_publication SET rendered_entry = %s, content_hash = %s WHERE pmid = %s",
+            ["<li>older</li>", "0" * 32, record.pmid],
+        )
+    Publication.objects.store_records([record])
+    rewritten = stored_row(record.pmid)
+    assert rewritten["rendered_entry"].startswith('<li class="publication')
+    assert rewritten["content_hash"] == record_digest(record)
+    with CaptureQueriesContext(connection) as queries:
+        Publication.objects.store_records([record])
+    writes = [q["sql"] for q in queries.captured_queries if q["sql"].startswith(("INSERT", "UPDATE", "COPY"))]
+    assert len(writes) == 1 and "rendered_entry" not in writes[0]
+
+
+@pytest.mark.django_db
+def test_a_batch_of_new_changed_and_unchanged_records_stores_each_as_it_should():
+    first = list(records(4, start=44_700_000))
+    Publication.objects.store_records(first[:3])
+    Publication.objects.filter(pmid=first[0].pmid).update(
+        updated_at=timezone.now() - datetime.timedelta(days=60)
+    )
+    again = [first[0], dataclasses.replace(first[1], title="Changed <b>title</b>."), first[2], first[3]]
+    assert Publication.objects.store_records(again, batch_size=10) == 1
+    rows = {row.pmid: row for row in Publication.objects.filter(pmid__gte=44_700_000)}
+    assert len(rows) == 4
+    assert rows[first[0].pmid].updated_at > timezone.now() - datetime.timedelta(days=1)
+    assert "Changed <b>title</b>." in rows[first[1].pmid].rendered_entry
+    assert rows[first[1].pmid].content_hash == record_digest(again[1])
+    assert all(row.rendered_entry.startswith('<li class="publication') for row in rows.values())
+
+
+@pytest.mark.django_db
+def test_a_pmid_sent_twice_in_a_stream_is_stored_as_last_sent():
+    """Each batch is read from the database before the one ahead of it is written: the last one sent
+    wins all the same, new or stored, changed or not."""
+    (record,) = records(1, start=44_800_000)
+    first, last = dataclasses.replace(record, title="First."), dataclasses.replace(record, title="Last.")
+    assert Publication.objects.store_records([first, last], batch_size=1) == 1
+    assert stored_row(record.pmid)["title"] == "Last."
+    Publication.objects.store_records([first, last], batch_size=1)  # stored as last, then changed, then back
+    assert stored_row(record.pmid)["title"] == "Last."
+    assert stored_row(record.pmid)["content_hash"] == record_digest(last)
+
+
+def stream(*articles: bytes) -> io.BytesIO:
+    head = b'<?xml version="1.0" ?>\n<!DOCTYPE PubmedArticleSet>\n<PubmedArticleSet>\n'
+    return io.BytesIO(head + b"\n".join(articles) + b"\n</PubmedArticleSet>\n")
+
+
+def article_xml(pmid: int) -> bytes:
+    record = parse_efetch((EFETCH / "metapub-11636720.xml").read_bytes()).records[0]
+    return record.source_xml.replace(f">{record.pmid}</PMID>", f">{pmid}</PMID>").encode()
+
+
+@pytest.mark.django_db
+def test_a_malformed_article_mid_stream_stops_the_store_and_nothing_after_it_is_stored():
+    broken = article_xml(45_000_006).replace(b"</ArticleTitle>", b"</ArticleTitl>")
+    articles = [*map(article_xml, range(45_000_000, 45_000_006)), broken, article_xml(45_000_007)]
+    with pytest.raises(MalformedResponse, match="not well-formed"), transaction.atomic():
+        Publication.objects.store_records(iter_efetch(stream(*articles)), batch_size=2)
+    assert not Publication.objects.filter(pmid__gte=45_000_000).exists()  # as a refresh does: all or nothing
+
+    with pytest.raises(MalformedResponse):  # outside a transaction: what came before is stored, and right
+        Publication.objects.store_records(iter_efetch(stream(*articles)), batch_size=2)
+    stored = Publication.objects.filter(pmid__gte=45_000_000)
+    # The parser reads ahead (some 32 KB): the batch the error reached first is not stored either.
+    assert {45_000_000, 45_000_001, 45_000_002, 45_000_003} <= set(stored.values_list("pmid", flat=True))
+    assert not stored.filter(pmid__gte=45_000_006).exists()
+    for row in stored:
+        assert row.content_hash == record_digest(parse_article_xml(row.source_xml))
+        assert row.rendered_entry == built(parse_article_xml(row.source_xml)).rendered_entry
+
+
+@pytest.mark.django_db
+def test_an_unusable_article_mid_stream_is_reported_and_the_others_stored():
+    no_pmid = article_xml(45_100_001).replace(b">45100001</PMID>", b"></PMID>")
+    result = ParseResult()
+    articles = [article_xml(45_100_000), no_pmid, article_xml(45_100_002)]
+    assert Publication.objects.store_records(iter_efetch(stream(*articles), result=result), batch_size=2) == 2
+    assert [problem.message for problem in result.problems] == ["PubmedArticle: no PMID"]
+    assert sorted(Publication.objects.filter(pmid__gte=45_100_000).values_list("pmid", flat=True)) == [
+        45_100_000,
+        45_100_002,
+    ]
 
 
 @pytest.mark.parametrize("path", FILES, ids=[path.name for path in FILES])
