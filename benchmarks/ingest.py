@@ -6,9 +6,12 @@ It builds one efetch response of N records (the fixture articles of tests/fixtur
 with distinct PMIDs), creates a throw-away database (cancerindex_bench_ingest, dropped at the end), and prints
 records/s for: raw lxml (whole tree, and streamed), the project's parser (whole tree on the fixture files,
 streamed on the big response), and parse + store into PostgreSQL (all new; all re-fetched, which PubMed had
-not changed, so only their ``updated_at`` is written; all re-fetched and changed, each row rewritten). Peak
-memory (max RSS of a fresh process) is measured for the streamed ingest at N/10 and N records: flat means
-equal. Figures, not assertions: compare runs on the same machine.
+not changed, so only their ``updated_at`` is written; all re-fetched and changed, each row rewritten), with
+the CPU time per record of this process and of its PostgreSQL backend (steadier than rates on a shared
+machine). Peak memory (max RSS of a fresh process) is measured for the streamed ingest at N/10, N/4 and N
+records: flat means equal once the pipeline is full (``store_records`` holds at most four batches of 500:
+one parsed and waiting, one being parsed, one being built, one being stored). Figures, not assertions:
+compare runs on the same machine.
 """
 
 import argparse
@@ -65,6 +68,28 @@ def timed(fn):
     start = time.perf_counter()
     count = fn()
     return count, time.perf_counter() - start
+
+
+def measured(fn):
+    """Records, seconds, and the CPU seconds of this process (all its threads) and of its PostgreSQL
+    backend (None if /proc does not show it): on a shared machine, CPU per record varies less than rates."""
+    server, cpu = backend_cpu(), time.process_time()
+    count, seconds = timed(fn)
+    cpu, server_after = time.process_time() - cpu, backend_cpu()
+    return count, seconds, cpu, None if server is None or server_after is None else server_after - server
+
+
+def backend_cpu() -> float | None:
+    """CPU seconds the database connection's PostgreSQL backend has used, if it runs on this machine."""
+    from django.db import connection
+
+    connection.ensure_connection()
+    try:
+        stat = Path(f"/proc/{connection.connection.info.backend_pid}/stat").read_text()
+    except OSError:
+        return None
+    user, system = stat.rsplit(")", 1)[1].split()[11:13]
+    return (int(user) + int(system)) / os.sysconf("SC_CLK_TCK")
 
 
 def raw_whole(path: Path) -> int:
@@ -157,8 +182,9 @@ def report(records: int, pg: str, scratch: Path) -> None:
 
     from publications.models import Publication
 
-    big, small = scratch / "big.xml", scratch / "small.xml"
+    big, medium, small = scratch / "big.xml", scratch / "medium.xml", scratch / "small.xml"
     size = build_response(records, big)
+    build_response(records // 4, medium)
     build_response(records // 10, small)
     print(f"efetch response: {records:,} records, {size / 1e6:.1f} MB (fixture articles, distinct PMIDs)")
     lxml_files, ours_files = fixture_files_rates()
@@ -166,24 +192,28 @@ def report(records: int, pg: str, scratch: Path) -> None:
     print(
         f"fixture files: raw lxml {lxml_files:,.0f} articles/s; parse_efetch {ours_files:,.0f} ({ratio:.3f})"
     )
-    rows = [("lxml raw parse, whole tree (limit)", *timed(lambda: raw_whole(big)))]
-    rows.append(("lxml raw iterparse, streamed", *timed(lambda: raw_streamed(big))))
-    rows.append(("iter_efetch parse only", *timed(lambda: parse_streamed(big))))
     call_command("migrate", verbosity=0)
-    rows.append(("parse + store, all new (INSERT)", *timed(lambda: ingest(big))))
-    rows.append(("parse + store, all re-fetched (UPDATE)", *timed(lambda: ingest(big))))
+    rows = [("lxml raw parse, whole tree (limit)", *measured(lambda: raw_whole(big)))]
+    rows.append(("lxml raw iterparse, streamed", *measured(lambda: raw_streamed(big))))
+    rows.append(("iter_efetch parse only", *measured(lambda: parse_streamed(big))))
+    rows.append(("parse + store, all new (INSERT)", *measured(lambda: ingest(big))))
+    rows.append(("parse + store, all re-fetched (UPDATE)", *measured(lambda: ingest(big))))
     Publication.objects.update(content_hash="")  # as if PubMed had changed every record: each is rewritten
-    rows.append(("parse + store, re-fetched, all changed", *timed(lambda: ingest(big))))
+    rows.append(("parse + store, re-fetched, all changed", *measured(lambda: ingest(big))))
     assert Publication.objects.filter(pmid__gte=90_000_000).count() == records
     limit = rows[0][1] / rows[0][2]
-    for name, count, seconds in rows:
-        print(f"  {name:40s} {count / seconds:9,.0f} records/s  ratio to lxml {count / seconds / limit:.3f}")
-    Publication.objects.all().delete()
-    small_peak = peak_memory(small, pg)
-    Publication.objects.all().delete()
-    big_peak = peak_memory(big, pg)
-    print(f"peak memory of a fresh process ingesting: {records // 10:,} records {small_peak:.0f} MB; "
-          f"{records:,} records {big_peak:.0f} MB (response file {size / 1e6:.0f} MB)")  # fmt: skip
+    print(f"  {'':40s} {'records/s':>9s}  {'ratio to lxml':13s}  CPU µs/record: Python, PostgreSQL")
+    for name, count, seconds, cpu, server in rows:
+        server_cpu = f"{server / count * 1e6:5.0f}" if server is not None and "store" in name else "    -"
+        print(f"  {name:40s} {count / seconds:9,.0f}  {count / seconds / limit:13.3f}  "
+              f"{cpu / count * 1e6:5.0f}, {server_cpu}")  # fmt: skip
+    peaks = []
+    for path in (small, medium, big):
+        Publication.objects.all().delete()
+        peaks.append(peak_memory(path, pg))
+    print(f"peak memory of a fresh process ingesting: {records // 10:,} records {peaks[0]:.0f} MB; "
+          f"{records // 4:,} records {peaks[1]:.0f} MB; {records:,} records {peaks[2]:.0f} MB "
+          f"(response file {size / 1e6:.0f} MB)")  # fmt: skip
 
 
 def main() -> None:
