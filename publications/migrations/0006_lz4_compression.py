@@ -9,13 +9,13 @@ from django.db.utils import NotSupportedError, ProgrammingError
 COLUMNS = ("source_xml", "rendered_entry", "abstract", "authors", "authors_text")
 
 
-def set_compression(method):
+def set_compression(method, columns=COLUMNS):
     def change(apps, schema_editor):
         connection = schema_editor.connection
         if connection.vendor != "postgresql":
             return
         table = schema_editor.quote_name(apps.get_model("publications", "Publication")._meta.db_table)
-        for column in COLUMNS:
+        for column in columns:
             try:
                 with transaction.atomic(using=connection.alias):
                     schema_editor.execute(
