@@ -28,3 +28,28 @@ def test_every_text_and_json_column_of_a_publication_is_stored_with_lz4():
         columns = dict(cursor.fetchall())
     assert {"source_xml", "rendered_entry", "rendered_citation", "abstract"} <= columns.keys()
     assert {name for name, method in columns.items() if method != "l"} == set()
+
+
+def test_a_publication_refetched_unchanged_is_updated_in_place_without_touching_an_index():
+    """Publications' pages keep room (fillfactor 70): a re-fetch's ``updated_at`` on a page filled by
+    later inserts is still a HOT update (no index entry written), where a full page would move the row."""
+    if connection.vendor != "postgresql":
+        pytest.skip("fillfactor and HOT updates are PostgreSQL's")
+    from django.utils import timezone
+
+    from publications.models import Publication
+    from tests.factories import PublicationFactory
+
+    first, *later = [PublicationFactory() for _ in range(40)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (ctid::text::point)[0] FROM publications_publication WHERE id = %s", [later[-1].pk]
+        )
+        assert cursor.fetchone()[0] > 0  # the first page is as full as inserts make it
+    Publication.objects.filter(pk=first.pk).update(updated_at=timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables"
+            " WHERE relname = 'publications_publication'"
+        )
+        assert cursor.fetchone() == (1, 1)
