@@ -6,7 +6,6 @@ as they are and every template that extends base.html gets them. Nothing here va
 page stays the same bytes for everyone, as the page cache needs.
 """
 
-from django.utils.html import format_html, format_html_join
 from jinja2 import pass_context
 
 from . import structured_data as sd
@@ -14,15 +13,16 @@ from .models import Section, TreatmentPage
 
 
 def template_globals() -> dict:
-    return {"head_meta": head_meta, "structured_data": structured_data}
+    return {"reader_head": reader_head, "structured_data": structured_data}
 
 
 @pass_context
-def head_meta(context):
-    """``<link rel="canonical">`` and the og: properties of the page being shown ("" without a request)."""
+def reader_head(context) -> dict | None:
+    """The canonical URL and og: properties of the page being shown (base.html writes their tags);
+    None without a request."""
     request = context.get("request")
     if request is None:
-        return ""
+        return None
     page, section = _node(context)
     url = sd.canonical_url(request, context.get("pages"))
     if page is not None:
@@ -34,9 +34,7 @@ def head_meta(context):
         og = sd.open_graph(title=section.title, description=description, url=url)
     else:
         og = sd.open_graph(title=sd.SITE_NAME, description=sd.SITE_DESCRIPTION, url=url)
-    canonical = format_html('<link rel="canonical" href="{}">\n', url)
-    properties = format_html_join("\n", '<meta property="{}" content="{}">', og.items())
-    return canonical + properties
+    return {"canonical": url, "og": og}
 
 
 @pass_context
