@@ -115,6 +115,32 @@ def test_the_home_page_costs_the_same_queries_for_1_and_3000_pages(client):
     assert large == small
 
 
+def test_the_feeds_cost_the_same_queries_at_30_and_3000_entries_and_1_and_3000_pages(client):
+    section = SectionFactory()
+    page = TreatmentPageFactory(section=section)
+    list_on(page, SMALL)
+    small = [queries_for(client, url)[0] for url in (f"/feeds/{page.pk}.atom", "/feeds/site.atom")]
+    list_on(page, LARGE - SMALL)
+    add_pages(section, LARGE)
+    for other in TreatmentPage.objects.exclude(pk=page.pk)[:50]:
+        list_on(other, 2)
+    large = [queries_for(client, url)[0] for url in (f"/feeds/{page.pk}.atom", "/feeds/site.atom")]
+    assert large == small
+    _, response = queries_for(client, "/feeds/site.atom")
+    assert response.content.decode().count("<entry>") == 50  # feeds.SITE_FEED_SIZE, whatever the size
+
+
+def test_search_costs_the_same_queries_for_1_and_3000_matching_pages(client):
+    section = SectionFactory()
+    add_pages(section, 1)
+    small, response = queries_for(client, "/search/?q=bulk")
+    assert "treatment 0000" in response.content.decode()
+    add_pages(SectionFactory(), LARGE)
+    large, response = queries_for(client, "/search/?q=bulk")
+    assert large == small
+    assert 'class="pagination"' in response.content.decode()
+
+
 def test_the_page_list_in_the_admin_costs_the_same_queries_for_1_and_3000_pages(editor_client):
     section = SectionFactory()
     add_pages(section, 1)
