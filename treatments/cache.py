@@ -16,6 +16,7 @@ page is rendered once per change, not once per waiting reader.
 move (a new ``PathRedirect``) can touch every breadcrumb below it, and purges everything.
 """
 
+import functools
 import gzip
 import hashlib
 import logging
@@ -31,7 +32,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_delete
 from django.dispatch import receiver
 from django.http import HttpResponse
-from django.urls import Resolver404, resolve, reverse
+from django.urls import Resolver404, get_urlconf, resolve, reverse
 from django.utils.cache import add_never_cache_headers, get_conditional_response
 from django.utils.http import http_date, parse_http_date_safe
 
@@ -338,7 +339,8 @@ def _entry(response, generations) -> Entry | None:
 
 
 def _accepts_gzip(request) -> bool:
-    return "gzip" in request.headers.get("Accept-Encoding", "").lower()
+    # From META: request.headers builds a dict of every header first, a tenth of a hit's CPU.
+    return "gzip" in request.META.get("HTTP_ACCEPT_ENCODING", "").lower()
 
 
 def _respond(request, entry: Entry, state: str):
@@ -426,8 +428,15 @@ def _public(request, response):
 
 
 def _is_reader_page(request) -> bool:
+    return _reader_view(get_urlconf() or settings.ROOT_URLCONF, request.path_info)
+
+
+@functools.lru_cache(maxsize=4096)
+def _reader_view(urlconf: str, path: str) -> bool:
+    """Whether ``path`` is a reader's page (its view is ``reader_page``): resolved once per URLconf and
+    path, as the URLconf is fixed for the process. Resolving every request was a fifth of a hit's CPU."""
     try:
-        match = resolve(request.path_info)
+        match = resolve(path, urlconf)
     except Resolver404:
         return False
     return getattr(match.func, "reader_page", False)
