@@ -6,11 +6,13 @@ import datetime
 import lxml.html
 import pytest
 from django.template import engines
+from django.test import Client
 from django.urls import set_script_prefix
 from django.utils import timezone
 
 from cancerindex import templating
 from tests.factories import TreatmentPageFactory, WebResourceFactory
+from treatments import paths
 
 jinja = engines["jinja2"]
 
@@ -66,3 +68,17 @@ def test_dates_show_in_the_sites_time_zone_as_djangos_engine_shows_them(settings
 def test_a_missing_value_is_blank_not_an_error():
     template = jinja.from_string("[{{ page.refresh_check.last_checked_at }}{{ missing }}]")
     assert template.render({}) == "[]"
+
+
+@pytest.mark.django_db
+def test_a_server_error_shows_the_sites_own_500_page(monkeypatch):
+    """Django's handler renders 500.html without a request or context; the reader sees no traceback."""
+
+    def broken(path):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(paths, "find", broken)
+    response = Client(raise_request_exception=False).get("/treatments/anything/")
+    assert response.status_code == 500
+    html = response.content.decode()
+    assert "Something went wrong" in html and "database went away" not in html
