@@ -297,12 +297,14 @@ def _read_ahead(batches, depth: int = 2):
 
 @functools.cache
 def _concrete_fields() -> tuple:
+    """Every column, in model order (``from_record`` builds a row positionally from them)."""
     return tuple(Publication._meta.concrete_fields)
 
 
-def _copied_fields():
+@functools.cache
+def _copied_fields() -> tuple:
     """Every column but the id, in model order: what COPY writes."""
-    return [f for f in Publication._meta.concrete_fields if not f.primary_key]
+    return tuple(f for f in _concrete_fields() if not f.primary_key)
 
 
 def _copy_type(connection, field) -> str:
