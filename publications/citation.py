@@ -6,6 +6,7 @@ Plain functions of plain values, so each citation shape is tested on its own.
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 from dataclasses import dataclass
 from html import escape
@@ -216,8 +217,15 @@ def evidence(publication_types) -> list[tuple[str, str]]:
     return badges
 
 
-def evidence_keys(publication_types) -> set[str]:
-    return {key for key, _ in evidence(publication_types)}
+def evidence_keys(publication_types) -> frozenset[str]:
+    """The kinds of study a record's types say (``FILTER_KINDS``' keys): a list reads them once per
+    distinct list of types, which few publications do not share."""
+    return _evidence_keys(tuple(publication_types or ()))
+
+
+@functools.lru_cache(maxsize=1024)
+def _evidence_keys(publication_types: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(key for key, _ in evidence(publication_types))
 
 
 def _evidence_badges(publication_types) -> str:

@@ -10,9 +10,10 @@ from django.test import Client
 from django.urls import set_script_prefix
 from django.utils import timezone
 
-from cancerindex import templating
+from cancerindex import reversing
 from tests.factories import TreatmentPageFactory, WebResourceFactory
 from treatments import paths
+from treatments.models import Section
 
 jinja = engines["jinja2"]
 
@@ -39,21 +40,45 @@ def test_a_search_for_markup_shows_it_as_text(client):
 
 
 def test_url_gives_each_arguments_own_address():
-    assert templating.url("treatments:page_feed_atom", page_id=1) != templating.url(
+    assert reversing.reverse("treatments:page_feed_atom", page_id=1) != reversing.reverse(
         "treatments:page_feed_atom", page_id=2
     )
-    assert templating.url("publications:cite_page", 7, "ris").endswith("/7.ris")
+    assert reversing.reverse("publications:cite_page", 7, "ris").endswith("/7.ris")
+    assert _rendered("{{ url('publications:cite_page', 7, 'ris') }}").endswith("/7.ris")
 
 
 def test_url_follows_the_script_prefix_it_is_served_under():
-    """Remembered per prefix: a site mounted under /cancerindex/ links there, not to the root."""
-    assert templating.url("treatments:a_z") == "/a-z/"
+    """Remembered per prefix: a site mounted under /cancerindex/ links there, not to the root, in
+    templates and in models' own URLs alike."""
+    section = Section(path="treatments/biological-therapies")
+    assert reversing.reverse("treatments:a_z") == "/a-z/"
+    assert section.get_absolute_url() == "/treatments/biological-therapies/"
     set_script_prefix("/cancerindex/")
     try:
-        assert templating.url("treatments:a_z") == "/cancerindex/a-z/"
+        assert reversing.reverse("treatments:a_z") == "/cancerindex/a-z/"
+        assert section.get_absolute_url() == "/cancerindex/treatments/biological-therapies/"
+        assert _rendered("{{ url('treatments:a_z') }}") == "/cancerindex/a-z/"
     finally:
         set_script_prefix("/")
-    assert templating.url("treatments:a_z") == "/a-z/"
+    assert reversing.reverse("treatments:a_z") == "/a-z/"
+    assert _rendered("{{ url('treatments:a_z') }}") == "/a-z/"
+
+
+def test_a_render_reads_what_reversals_depend_on_once_per_request(rf):
+    """The prefix, URLconf and language are read once per request: a second render of the same request
+    links as the first, and a new request reads them again."""
+    first = rf.get("/")
+    assert _rendered("{{ url('treatments:a_z') }}", first) == "/a-z/"
+    set_script_prefix("/cancerindex/")
+    try:
+        assert _rendered("{{ url('treatments:a_z') }}", first) == "/a-z/"
+        assert _rendered("{{ url('treatments:a_z') }}", rf.get("/")) == "/cancerindex/a-z/"
+    finally:
+        set_script_prefix("/")
+
+
+def _rendered(source: str, request=None) -> str:
+    return jinja.from_string(source).render({}, request)
 
 
 def test_dates_show_in_the_sites_time_zone_as_djangos_engine_shows_them(settings):

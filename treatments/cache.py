@@ -103,7 +103,7 @@ def urls_for(page) -> list[str]:
     own = paths.page_path(section_path, page.slug)
     nodes = [own, *paths.ancestors(section_path)]
     related = TreatmentPage.objects.related_pages(page, limit=RELATED_PURGED)
-    nodes += [paths.page_path(other.section.path, other.slug) for other in related]
+    nodes += [other.path for other in related]
     tag_slugs = page.tags.values_list("slug", flat=True)
     tags = [reverse("treatments:tag", kwargs={"slug": slug}) for slug in tag_slugs]
     return [

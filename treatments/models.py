@@ -1,7 +1,9 @@
 """The section tree, treatment pages, their web resources and readers' feedback."""
 
 import html
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -9,13 +11,13 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.db.models import F, Func, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Concat
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import strip_tags
 from taggit.managers import TaggableManager
 from taggit.models import Tag, TaggedItem
 
 from cancerindex import compiled
+from cancerindex.reversing import reverse
 
 from . import paths
 from .changes import page_changed
@@ -93,7 +95,7 @@ class Section(models.Model):
                 paths.move_subtree(old_path, self.path)
 
     def get_absolute_url(self):
-        return reverse("treatments:node", kwargs={"path": self.path})
+        return reverse("treatments:node", path=self.path)
 
     def clean(self):
         if self.parent_id is None and paths.is_reserved(self.slug):
@@ -191,13 +193,10 @@ class TreatmentPageQuerySet(models.QuerySet):
             .order_by(-(F("shared_citations") + F("shared_tags")), "-shared_citations", "title", "pk")[:limit]
         )
 
-    def related_pages(self, page, limit: int = 5) -> list["TreatmentPage"]:
+    def related_pages(self, page, limit: int = 5) -> list["PageLink"]:
         """``related_to`` as links (title, other name, path, shared counts), its SQL compiled once."""
         rows = compiled.rows(_related_rows, limit, page.publications_shown, model=self.model, page_id=page.pk)
-        return [
-            _linked(pk, title, other_name, slug, section_path, shared_tags=tags, shared_citations=cited)
-            for pk, title, other_name, slug, section_path, tags, cited in rows
-        ]
+        return [PageLink(*row) for row in rows]
 
     def tags_of(self, page) -> list[Tag]:
         """The page's tags by name, its SQL compiled once (``compiled``)."""
@@ -269,13 +268,35 @@ def _tag_rows(*, page_id):
     return items.order_by("tag__name", "tag_id").values_list("tag_id", "tag__name", "tag__slug")
 
 
-def _linked(pk, title, other_name, slug, section_path, **shown) -> "TreatmentPage":
-    """A page with just what a link to it shows (``display_title``, ``get_absolute_url``) and ``shown``."""
-    page = TreatmentPage(pk=pk, title=title, other_name=other_name, slug=slug)
-    page.section = Section(path=section_path)
-    for name, value in shown.items():
-        setattr(page, name, value)
-    return page
+def display_title(title: str, other_name: str) -> str:
+    """How a page is named everywhere: "Interleukin 2 (Aldesleukin)", or its title alone."""
+    return f"{title} ({other_name})" if other_name else title
+
+
+@dataclass(frozen=True, slots=True)
+class PageLink:
+    """A link to a published page (``related_pages``): what a link shows and where it goes, and how
+    much the page shares with the one linking to it. A model instance (two, with its section) cost
+    six times as much to build, for what is read of it here."""
+
+    pk: int
+    title: str
+    other_name: str
+    slug: str
+    section_path: str
+    shared_tags: int = 0
+    shared_citations: int = 0
+
+    @property
+    def display_title(self) -> str:
+        return display_title(self.title, self.other_name)
+
+    @property
+    def path(self) -> str:
+        return paths.page_path(self.section_path, self.slug)
+
+    def get_absolute_url(self) -> str:
+        return reverse("treatments:node", path=self.path)
 
 
 class TreatmentPage(models.Model):
@@ -359,7 +380,7 @@ class TreatmentPage(models.Model):
                 paths.record_move(old_path, self.path)
 
     def get_absolute_url(self):
-        return reverse("treatments:node", kwargs={"path": self.path})
+        return reverse("treatments:node", path=self.path)
 
     def clean(self):
         if self.section_id and paths.sections_at([paths.page_path(self.section.path, self.slug)]):
@@ -379,7 +400,7 @@ class TreatmentPage(models.Model):
 
     @property
     def display_title(self):
-        return f"{self.title} ({self.other_name})" if self.other_name else self.title
+        return display_title(self.title, self.other_name)
 
     @property
     def path(self):
@@ -408,14 +429,22 @@ class TreatmentPage(models.Model):
         page_changed.send(sender=type(self), page=self, reason=reason)
 
 
+class ReaderLink(NamedTuple):
+    """A web resource as a reader's page shows it (``WebResource.objects.for_reader``)."""
+
+    pk: int
+    title: str
+    url: str
+    note: str
+
+
 class WebResourceQuerySet(models.QuerySet):
     # Rows are parked above this while a list is renumbered, so no two ever share a position.
     PARKING = 1_000_000
 
-    def for_reader(self, page) -> list["WebResource"]:
+    def for_reader(self, page) -> list["ReaderLink"]:
         """The page's links as readers see them (title, URL, note), in order; SQL compiled once."""
-        rows = compiled.rows(_link_rows, model=self.model, page_id=page.pk)
-        return [WebResource(pk=pk, page_id=page.pk, title=t, url=u, note=n) for pk, t, u, n in rows]
+        return [ReaderLink(*row) for row in compiled.rows(_link_rows, model=self.model, page_id=page.pk)]
 
     def place(self, page, rows: list["WebResource"]) -> None:
         """Make ``rows`` (stored or new, fields set) the page's links in this order, positions 0..n-1.

@@ -7,6 +7,7 @@ ALLOWED_HOSTS keeps that one of ours.
 """
 
 from collections.abc import Sequence
+from functools import lru_cache
 from html import unescape
 
 from django.urls import reverse
@@ -46,8 +47,10 @@ def open_graph(*, title: str, description: str, url: str, kind: str = "website")
     }
 
 
+@lru_cache(maxsize=1024)
 def text_of(rich_text: str, words: int = DESCRIPTION_WORDS) -> str:
-    """Rich text as one line of plain text, cut at ``words`` words."""
+    """Rich text as one line of plain text, cut at ``words`` words (remembered: a page's head and its
+    JSON-LD both ask, on every render, for the same text)."""
     return Truncator(" ".join(unescape(strip_tags(rich_text)).split())).words(words)
 
 

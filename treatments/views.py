@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
+from django.db.models import Prefetch, TextField
+from django.db.models.functions import Cast
 from django.http import (
     Http404,
     HttpResponse,
@@ -198,7 +199,7 @@ def _list_rows(limit, *, page_id):
     page = TreatmentPage(pk=page_id, publications_shown=limit)
     columns = ("publication_id", "publication__rendered_entry", "publication__rendered_citation",
                "publication__pmc_release_date", "publication__book_accession", "publication__in_pmc",
-               "publication__publication_types", "publication__pub_year")  # fmt: skip
+               Cast("publication__publication_types", TextField()), "publication__pub_year")  # fmt: skip
     return PageListing.objects.for_page(page).values_list(*columns)
 
 

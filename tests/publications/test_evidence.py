@@ -369,11 +369,17 @@ def test_filter_values_are_checked():
     assert chosen_filter(None) == ""
 
 
-def test_publication_types_are_a_list_or_nothing():
-    """The list query decodes the JSON column as the ORM would (``compiled``); a non-list shows no type."""
-    assert publication_types(["Review"]) == ["Review"]
-    assert publication_types({"a": 1}) == []
-    assert publication_types(None) == []
+def test_publication_types_are_a_list_of_names_or_nothing():
+    """The list query reads the JSON column's text; anything but a list of names (a hand-edited row)
+    shows no type, and never fails the page."""
+    assert publication_types('["Review", "Clinical Trial, Phase II"]') == (
+        "Review",
+        "Clinical Trial, Phase II",
+    )
+    assert publication_types('{"a": 1}') == ()
+    assert publication_types('["Review", 3]') == ()
+    assert publication_types("not json") == ()
+    assert publication_types(None) == publication_types("") == ()
 
 
 def test_the_chart_spans_at_most_twenty_years_and_gathers_the_rest():
