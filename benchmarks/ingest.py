@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from cputime import backend_cpu  # benchmarks/cputime.py, beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "pubmed" / "efetch"
 DB = "cancerindex_bench_ingest"
@@ -77,19 +79,6 @@ def measured(fn):
     count, seconds = timed(fn)
     cpu, server_after = time.process_time() - cpu, backend_cpu()
     return count, seconds, cpu, None if server is None or server_after is None else server_after - server
-
-
-def backend_cpu() -> float | None:
-    """CPU seconds the database connection's PostgreSQL backend has used, if it runs on this machine."""
-    from django.db import connection
-
-    connection.ensure_connection()
-    try:
-        stat = Path(f"/proc/{connection.connection.info.backend_pid}/stat").read_text()
-    except OSError:
-        return None
-    user, system = stat.rsplit(")", 1)[1].split()[11:13]
-    return (int(user) + int(system)) / os.sysconf("SC_CLK_TCK")
 
 
 def raw_whole(path: Path) -> int:

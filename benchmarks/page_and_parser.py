@@ -7,6 +7,7 @@ Figures, not assertions: compare runs on the same machine.
 """
 
 import argparse
+import io
 import os
 import statistics
 import sys
@@ -32,6 +33,7 @@ else:
 os.environ["STATIC_ROOT"] = str(SCRATCH / "static")
 os.environ.setdefault("PAGE_CACHE", "0")  # time the render itself, not the page cache (treatments/cache.py)
 
+import cputime  # noqa: E402 - benchmarks/cputime.py, beside this script
 import django  # noqa: E402
 
 django.setup()
@@ -66,6 +68,52 @@ def bench_page(requests: int) -> None:
         f"  {requests} renders in-process: median {statistics.median(timings) * 1000:.1f} ms, "
         f"p95 {timings[int(len(timings) * 0.95) - 1] * 1000:.1f} ms, {requests / sum(timings):.0f} pages/s"
     )
+    bench_parts(requests)
+
+
+def bench_parts(requests: int) -> None:
+    """Where a render's CPU goes: the whole request, then each part the treatment page view runs, in this
+    process and (on PostgreSQL on this machine) in its backend."""
+    from django.core.wsgi import get_wsgi_application
+    from django.template.loader import get_template
+    from django.test import RequestFactory
+    from django.urls import resolve
+    from django.utils import timezone
+
+    from treatments import paths, views
+    from treatments.models import TreatmentPage, WebResource
+
+    path = PAGE.strip("/")
+    page = paths.find(path)
+    as_of = timezone.localdate(page.list_refreshed_at) if page.list_refreshed_at else timezone.localdate()
+    request = RequestFactory().get(PAGE, HTTP_HOST="127.0.0.1")
+    request.resolver_match = resolve(PAGE)  # the head's canonical URL, Open Graph and JSON-LD need it
+    listed = views.publications_listed(page, as_of)
+    context = {
+        "page": page, "ancestors": views.trail(page), "as_of": as_of, "listed": listed,
+        "publications_html": listed.html, "web_resources": WebResource.objects.for_reader(page),
+        "tags": TreatmentPage.objects.tags_of(page), "related": TreatmentPage.objects.related_pages(page),
+    }  # fmt: skip
+    template = get_template("treatments/page.html")
+    wsgi = get_wsgi_application()
+    environ = {
+        "REQUEST_METHOD": "GET", "PATH_INFO": PAGE, "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "80", "HTTP_HOST": "127.0.0.1", "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(),
+        "wsgi.errors": sys.stderr,
+    }  # fmt: skip
+    parts = {
+        "whole request (WSGI, no server)": lambda: b"".join(wsgi(dict(environ), lambda *_: None)),
+        "  finding the page (paths.find)": lambda: paths.find(path),
+        "  the list (publications_listed)": lambda: views.publications_listed(page, as_of),
+        "  links": lambda: WebResource.objects.for_reader(page),
+        "  tags": lambda: TreatmentPage.objects.tags_of(page),
+        "  related pages": lambda: TreatmentPage.objects.related_pages(page),
+        "  the template alone": lambda: template.render(context, request),
+    }
+    print("  CPU per call, µs: this process / its PostgreSQL backend")
+    for name, part in parts.items():
+        python, backend = cputime.per_call(part, requests)
+        print(f"    {name:38s} {python:7.0f} / {'-' if backend is None else f'{backend:.0f}'}")
 
 
 def bench_parser() -> None:
