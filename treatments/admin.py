@@ -13,7 +13,7 @@ from publications.admin_curation import PageCurationAdminMixin
 from publications.admin_tools import PubmedToolsAdminMixin, refresh_now_action
 from publications.models import PageListing, RefreshRun
 
-from . import workflow  # revisions first: it registers the models with django-reversion
+from . import paths, workflow  # revisions first: it registers the models with django-reversion
 from .admin_actions import mark_reviewed_action
 from .admin_filters import (
     BrokenLinksFilter,
@@ -262,11 +262,11 @@ class PathRedirectAdmin(admin.ModelAdmin):
 
     @admin.display(description="old URL", ordering="old_path")
     def old_url(self, redirect):
-        return f"/{redirect.old_path}/"
+        return paths.reader_url(redirect.old_path)
 
     @admin.display(description="now answers at", ordering="new_path")
     def new_url(self, redirect):
-        url = reverse("treatments:node", kwargs={"path": redirect.new_path})
+        url = paths.reader_url(redirect.new_path)
         return format_html('<a href="{}">{}</a>', url, url)
 
     def has_add_permission(self, request):

@@ -107,7 +107,7 @@ def urls_for(page) -> list[str]:
     tag_slugs = page.tags.values_list("slug", flat=True)
     tags = [reverse("treatments:tag", kwargs={"slug": slug}) for slug in tag_slugs]
     return [
-        *(reverse("treatments:node", kwargs={"path": p}) for p in nodes),
+        *map(paths.reader_url, nodes),
         reverse("treatments:home"),
         *tags,
         reverse("treatments:a_z"),

@@ -41,12 +41,7 @@ class Row:
     def kept_by(self, only: str, as_of: datetime.date) -> bool:
         if only == "free":
             return self.free(as_of)
-        return bool(self.evidence_keys & FILTER_KINDS[only])
-
-    @functools.cached_property
-    def evidence_keys(self) -> frozenset[str]:
-        """The kinds of study its types say, worked out once: each filter's count asks again."""
-        return evidence_keys(self.types)
+        return bool(evidence_keys(self.types) & FILTER_KINDS[only])  # worked out once per list of types
 
 
 @functools.lru_cache(maxsize=1024)

@@ -17,7 +17,6 @@ from taggit.managers import TaggableManager
 from taggit.models import Tag, TaggedItem
 
 from cancerindex import compiled
-from cancerindex.reversing import reverse
 
 from . import paths
 from .changes import page_changed
@@ -95,7 +94,7 @@ class Section(models.Model):
                 paths.move_subtree(old_path, self.path)
 
     def get_absolute_url(self):
-        return reverse("treatments:node", path=self.path)
+        return paths.reader_url(self.path)
 
     def clean(self):
         if self.parent_id is None and paths.is_reserved(self.slug):
@@ -296,7 +295,7 @@ class PageLink:
         return paths.page_path(self.section_path, self.slug)
 
     def get_absolute_url(self) -> str:
-        return reverse("treatments:node", path=self.path)
+        return paths.reader_url(self.path)
 
 
 class TreatmentPage(models.Model):
@@ -380,7 +379,7 @@ class TreatmentPage(models.Model):
                 paths.record_move(old_path, self.path)
 
     def get_absolute_url(self):
-        return reverse("treatments:node", path=self.path)
+        return paths.reader_url(self.path)
 
     def clean(self):
         if self.section_id and paths.sections_at([paths.page_path(self.section.path, self.slug)]):

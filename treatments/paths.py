@@ -27,6 +27,8 @@ from django.db.models.functions import Concat, Left, Length, Substr
 from django.db.models.lookups import Exact
 from django.urls import URLResolver, get_resolver
 
+from cancerindex.reversing import reverse
+
 SEPARATOR = "/"
 SLUG_MAX_LENGTH = 100
 SECTION_PATH_MAX_LENGTH = 500
@@ -159,6 +161,12 @@ def page_lookup(path: str, *, any_section: bool = False) -> dict[str, str]:
     if section is None and any_section:
         return {"slug": slug}
     return {"section__path": section or "", "slug": slug}
+
+
+def reader_url(path: str) -> str:
+    """A section's or page's URL from its path ("/treatments/biological-therapies/"), under the site's
+    script prefix (``cancerindex.reversing``: remembered, as a render asks for several)."""
+    return reverse("treatments:node", path=path)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from django.http import (
     HttpResponsePermanentRedirect,
 )
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.csrf import csrf_exempt
@@ -103,7 +102,7 @@ def node(request, path):
 
 def moved(request, path):
     """301, not 302: search engines and bookmarks should take the new URL for good."""
-    url = reverse("treatments:node", kwargs={"path": path})
+    url = paths.reader_url(path)
     query = request.META.get("QUERY_STRING", "")
     return HttpResponsePermanentRedirect(f"{url}?{query}" if query else url)
 
