@@ -70,7 +70,7 @@ MIDDLEWARE = [
     # HTML compressed (reader pages hold no secrets; admin CSRF tokens are masked per response), then
     # ETag and 304 on the uncompressed body, for every response the page cache does not handle itself.
     "django.middleware.gzip.GZipMiddleware",
-    "django.middleware.http.ConditionalGetMiddleware",
+    "treatments.cache.ConditionalGetMiddleware",  # Django's, with the page cache's ETag (etag_of)
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

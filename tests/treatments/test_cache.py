@@ -295,6 +295,22 @@ def test_with_the_cache_off_pages_still_tell_the_edge_how_to_cache(treatment, se
     assert "public" in response["Cache-Control"] and response["ETag"]
 
 
+def test_a_page_has_one_etag_whether_the_cache_served_it_or_not(treatment, settings):
+    """A reader's copy revalidates (304) whichever path answers: the page cache, or a render with the
+    cache off, down, or just purged. Compressed or not, the ETag names the same bytes."""
+    settings.PAGE_CACHE_ENABLED = False
+    rendered = get(treatment.get_absolute_url())
+    assert "X-Page-Cache" not in rendered
+    settings.PAGE_CACHE_ENABLED = True
+    served = get(treatment.get_absolute_url(), **READER_HEADERS)
+    assert served["X-Page-Cache"] == "MISS" and served["Content-Encoding"] == "gzip"
+    assert served["ETag"] == rendered["ETag"]
+    revalidated = get(treatment.get_absolute_url(), **{"If-None-Match": rendered["ETag"]})
+    assert revalidated.status_code == 304
+    settings.PAGE_CACHE_ENABLED = False
+    assert get(treatment.get_absolute_url(), **{"If-None-Match": served["ETag"]}).status_code == 304
+
+
 def test_other_pages_are_not_kept(treatment):
     assert get("/no-such-treatment/").status_code == 404
     assert "X-Page-Cache" not in get("/no-such-treatment/")
