@@ -10,8 +10,10 @@ not changed, so only their ``updated_at`` is written; all re-fetched and changed
 the CPU time per record of this process and of its PostgreSQL backend (steadier than rates on a shared
 machine). Peak memory (max RSS of a fresh process) is measured for the streamed ingest at N/10, N/4 and N
 records: flat means equal once the pipeline is full (``store_records`` holds at most four batches of 500:
-one parsed and waiting, one being parsed, one being built, one being stored). Figures, not assertions:
-compare runs on the same machine.
+one parsed and waiting, one being parsed, one being built, one being stored), and for a refresh's own
+path at the same sizes: efetch over HTTP from the tests' fake E-utilities (in a process of its own), the
+records spooled (``publications.spool``), then stored. Figures, not assertions: compare runs on the
+same machine.
 """
 
 import argparse
@@ -147,14 +149,76 @@ def child(path: Path) -> None:
     print(int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) / 1024)
 
 
-def peak_memory(path: Path, pg: str) -> float:
+def refresh_child(path: Path) -> None:
+    """Run in a fresh process: download the file's records from the fake E-utilities (over HTTP, as a
+    refresh does: efetch batches of 200, spooled) and store them; print the peak memory (VmHWM, MB)."""
+    from django.conf import settings
+    from django.db import transaction
+
+    from publications.models import Publication
+    from publications.refresh import Plan, fetch_records, make_client
+
+    settings.NCBI_EUTILS_URL, settings.NCBI_API_KEY = os.environ["BENCHMARK_EUTILS_URL"], "benchmark"
+    pmids = [90_000_000 + number for number in range(int(os.environ["BENCHMARK_RECORDS"]))]
+    with make_client() as eutils:
+        download = fetch_records(eutils, Plan(pmids=pmids, missing=pmids))
+    assert len(download.records) == len(pmids), download.warnings[:3]
+    with transaction.atomic():
+        Publication.objects.store_records(download.records)
+    status = Path("/proc/self/status").read_text()
+    print(int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) / 1024)
+
+
+def serve_articles(path: Path) -> None:
+    """Run in a fresh process: the tests' fake E-utilities answering efetch with the file's articles."""
+    sys.path.insert(0, str(ROOT))
+    from lxml import etree
+
+    from tests.fakes.eutils import FakeEutils
+
+    with FakeEutils() as fake:
+        for _, element in etree.iterparse(str(path), tag=("PubmedArticle", "PubmedBookArticle")):
+            fake.add_article(etree.tostring(element, encoding="unicode"))
+            element.clear()
+        print(fake.base_url, flush=True)
+        sys.stdin.read()  # until the parent closes it
+
+
+def peak_memory(path: Path, pg: str, *, refresh: str = "", records: int = 0) -> float:
+    """Peak memory of a fresh process storing ``path`` (streamed), or downloading ``records`` of it from
+    the fake E-utilities at ``refresh`` and storing them."""
+    mode = ["--refresh-child"] if refresh else ["--child"]
+    env = {**os.environ, "BENCHMARK_EUTILS_URL": refresh, "BENCHMARK_RECORDS": str(records)}
     out = subprocess.run(  # noqa: S603 - this same script
-        [sys.executable, __file__, "--pg", pg, "--child", str(path)],
+        [sys.executable, __file__, "--pg", pg, *mode, str(path)],
         capture_output=True,
         text=True,
         check=True,
+        env=env,
     )
     return float(out.stdout.split()[-1])
+
+
+def refresh_peaks(path: Path, pg: str, counts: list[int]) -> list[float]:
+    """Peak memory of a refresh's download and store of each count of records, from one fake server."""
+    from publications.models import Publication
+
+    server = subprocess.Popen(  # noqa: S603 - this same script
+        [sys.executable, __file__, "--serve", str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = server.stdout.readline().strip()
+        peaks = []
+        for count in counts:
+            Publication.objects.all().delete()
+            peaks.append(peak_memory(path, pg, refresh=url, records=count))
+        return peaks
+    finally:
+        server.stdin.close()
+        server.wait(timeout=30)
 
 
 def recreate_database(pg: str, drop_only: bool = False) -> None:
@@ -203,6 +267,11 @@ def report(records: int, pg: str, scratch: Path) -> None:
     print(f"peak memory of a fresh process ingesting: {records // 10:,} records {peaks[0]:.0f} MB; "
           f"{records // 4:,} records {peaks[1]:.0f} MB; {records:,} records {peaks[2]:.0f} MB "
           f"(response file {size / 1e6:.0f} MB)")  # fmt: skip
+    counts = [records // 10, records // 4, records]
+    peaks = refresh_peaks(big, pg, counts)
+    print(f"peak memory of a fresh process refreshing (efetch over HTTP from the fake E-utilities, records "
+          f"spooled, then stored): {counts[0]:,} records {peaks[0]:.0f} MB; {counts[1]:,} records "
+          f"{peaks[1]:.0f} MB; {counts[2]:,} records {peaks[2]:.0f} MB")  # fmt: skip
 
 
 def main() -> None:
@@ -210,10 +279,14 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=10_000)
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--refresh-child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
+    if args.serve:
+        return serve_articles(args.serve)
+    if args.child or args.refresh_child:
         setup_django(args.pg)
-        return child(args.child)
+        return child(args.child) if args.child else refresh_child(args.refresh_child)
     recreate_database(args.pg)
     try:
         setup_django(args.pg)

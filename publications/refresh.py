@@ -36,11 +36,11 @@ from .pubmed import (
     EutilsError,
     ParseResult,
     PubmedParseError,
-    PubmedRecord,
     iter_efetch,
     parse_esearch,
 )
 from .pubmed.ratelimit import rate_for
+from .spool import RecordSpool
 
 logger = logging.getLogger(__name__)
 
@@ -175,9 +175,10 @@ class Applied:
 
 @dataclass
 class Download:
-    """What efetch sent for a plan; nothing of it is written yet."""
+    """What efetch sent for a plan; nothing of it is written yet. Its records are spooled (pickled to a
+    temporary file past a few megabytes): a worker's memory stays flat however many efetch sends."""
 
-    records: list[PubmedRecord] = field(default_factory=list)
+    records: RecordSpool = field(default_factory=RecordSpool)
     deleted: list[int] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -251,7 +252,10 @@ class Steps:
             return Applied()
         self.recorded()  # something to write: editors see the run (and one a dead worker left "running")
         self.download = fetch_records(eutils, self.plan)
-        return apply(self.page, self.plan, self.download)
+        try:
+            return apply(self.page, self.plan, self.download)
+        finally:
+            self.download.records.close()  # its warnings stay for the run's record
 
     def recorded(self) -> RefreshRun:
         """The saved run, started (when the pass started) if the pass had none yet."""
@@ -359,7 +363,7 @@ def fetch_records(eutils: EutilsClient, plan: Plan) -> Download:
         download.deleted += result.deleted_pmids  # NCBI's word on what it withdrew, asked or not
         download.warnings += [f"Skipped PMID {p.pmid or '?'}: {p.message}" for p in result.problems]
         skipped += [p.pmid for p in result.problems]
-    answered = {record.pmid for record in download.records} | set(download.deleted) | set(skipped)
+    answered = download.records.pmids | set(download.deleted) | set(skipped)
     unanswered = [pmid for pmid in plan.missing if pmid not in answered]
     if len(unanswered) > skipped.count(None):  # a skipped article without a PMID answers one of them
         download.warnings.append(

@@ -742,3 +742,21 @@ def test_a_book_chapter_is_cited_by_its_book_and_links_ncbi_bookshelf(ncbi, clie
     assert entry["title"] == "<i>CACNA1C</i>-Related Disorders"
     assert entry["source"] == "GeneReviews®. 1993"
     assert entry["links"]["Free Access to Full Article"] == "https://www.ncbi.nlm.nih.gov/books/NBK1403/"
+
+
+def test_records_spooled_to_disk_are_stored_as_those_held_in_memory(ncbi, monkeypatch):
+    """A download larger than the spool's memory (here: all of it) is written exactly as a small one."""
+    pmids = ncbi.known_pmids[:60]
+    ncbi.set_search(QUERY, pmids)
+    in_memory = make_page(publications_shown=60)
+    refreshed(in_memory)
+    expected = sorted(Publication.objects.values_list("pmid", "title", "abstract", "rendered_entry"))
+    Publication.objects.all().delete()
+
+    monkeypatch.setattr("publications.spool.MEMORY_BYTES", 1)
+    spooled = make_page(publications_shown=60)
+    run = refreshed(spooled)
+
+    assert run.publications_new == 60
+    assert sorted(Publication.objects.values_list("pmid", "title", "abstract", "rendered_entry")) == expected
+    assert listed_pmids(spooled) == pmids
