@@ -26,7 +26,8 @@ class RecordSpool:
 
     def __init__(self, records=(), *, memory_bytes: int | None = None) -> None:
         size = MEMORY_BYTES if memory_bytes is None else memory_bytes
-        self._file = tempfile.SpooledTemporaryFile(max_size=size, prefix="cancerindex-records-")
+        # Closed by close() (the refresh's), or with the spool.
+        self._file = tempfile.SpooledTemporaryFile(max_size=size, prefix="cancerindex-records-")  # noqa: SIM115
         self._count = 0
         self.pmids: set[int] = set()
         for record in records:

@@ -14,7 +14,7 @@ from django.contrib.syndication.views import Feed
 from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed, Rss201rev2Feed
 
-from publications.models import PageListing
+from publications.models import NEWEST_LISTED, PageListing
 
 from . import cache
 from .models import TreatmentPage
@@ -128,15 +128,15 @@ class SiteRssFeed(SiteFeed):
 def newest_listings(limit: int):
     """The ``limit`` most recently listed entries that readers see, across all published pages, in one query.
 
-    An entry counts only if its page shows it: a row number over each page's visible list, in the page's
-    order, within the page's limit (so the first refresh of a new page adds its shown entries, not its
-    thousand results).
+    An entry counts only if its page shows it (``PageListing.objects.newest_shown``): within the page's
+    limit in the page's order, so the first refresh of a new page adds its shown entries, not its
+    thousand results.
     """
     return (
         PageListing.objects.filter(pk__in=PageListing.objects.newest_shown(limit))
         .select_related("page__section")
         .with_citation("page__title", "page__other_name", "page__slug", "page__section__path")
-        .order_by("-first_listed_at", "-pk")
+        .order_by(*NEWEST_LISTED)
     )
 
 

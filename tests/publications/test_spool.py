@@ -11,7 +11,9 @@ EFETCH = Path(__file__).resolve().parents[1] / "fixtures" / "pubmed" / "efetch"
 
 
 def fixture_records() -> list:
-    return [record for path in sorted(EFETCH.glob("*.xml")) for record in parse_efetch(path.read_bytes()).records]
+    return [
+        record for path in sorted(EFETCH.glob("*.xml")) for record in parse_efetch(path.read_bytes()).records
+    ]
 
 
 def test_records_come_back_equal_and_in_order_however_often_they_are_read():

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.utils.http import parse_http_date
 
-from publications.models import PageListing
+from publications.models import NEWEST_LISTED, PageListing
 from tests.factories import PageListingFactory, SectionFactory, TreatmentPageFactory
 from treatments import cache, feeds, paths
 from treatments.models import Section, TreatmentPage
@@ -189,8 +189,8 @@ def test_the_site_feed_is_bounded(client, page, monkeypatch):
 
 
 def test_the_site_feed_takes_each_pages_shown_entries_by_the_pages_own_order(page):
-    """Pins first (in their order), hidden never, each page's limit, drafts never, ties newest pk first:
-    the site feed's query (a LATERAL join on PostgreSQL) picks what ranking every listing picks."""
+    """Pins first (in their order), hidden never, each page's limit, drafts never, ties in their page's
+    order: the site feed's query (a walk down the newest listings) picks what ranking every listing picks."""
     other = TreatmentPageFactory(publications_shown=2)
     draft = TreatmentPageFactory(published=False)
     # A first refresh of many entries at once: only the page's first two are shown.
@@ -204,7 +204,7 @@ def test_the_site_feed_takes_each_pages_shown_entries_by_the_pages_own_order(pag
     reference = (
         PageListing.objects.filter(page__published=True)
         .shown_on_their_pages()
-        .order_by("-first_listed_at", "-pk")
+        .order_by(*NEWEST_LISTED)
         .values_list("pk", flat=True)
     )
     for limit in (1, 3, 5, 50):
@@ -214,6 +214,50 @@ def test_the_site_feed_takes_each_pages_shown_entries_by_the_pages_own_order(pag
         burst[0].pk, burst[1].pk, first_pin.pk, old_pin.pk, newest.pk,
     }  # fmt: skip
     assert hidden.pk not in reference and past_limit.pk not in reference
+
+
+def test_entries_listed_at_once_come_in_their_pages_order(client, page):
+    """One refresh lists its entries at one instant: the feed keeps the page's order (newest research
+    first), whatever order the rows were written in."""
+    for number in (2, 0, 1):
+        listed(page, number, days_ago=0, publication__title=f"Position {number}.")
+    listed(page, 3, days_ago=1, publication__title="Yesterday.")
+    page.publications_shown = 4
+    page.save()
+
+    assert titles(atom(client, "/feeds/site.atom")) == [
+        "Position 0.",
+        "Position 1.",
+        "Position 2.",
+        "Yesterday.",
+    ]
+
+
+def test_the_site_feed_looks_past_a_burst_its_pages_do_not_show(client, page):
+    """Hundreds of visible entries newer than the rest, on a page that shows three of them, leave room
+    for older entries of other pages."""
+    other = TreatmentPageFactory(title="Aldesleukin")
+    listed(other, 0, days_ago=3, publication__title="Older, on another page.")
+    for number in range(200):
+        listed(page, number, days_ago=0, publication__title=f"Burst {number}.")
+
+    assert titles(atom(client, "/feeds/site.atom")) == [
+        "Burst 0.", "Burst 1.", "Burst 2.", "Older, on another page.",
+    ]  # fmt: skip
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the walk's SQL is PostgreSQL's")
+def test_the_site_feed_walks_the_newest_listings_index_not_every_page(page):
+    """The walk down the newest visible listings reads its index, and each page's list through the page's
+    index: never every page's shown entries (52 ms at 3,000 pages)."""
+    listed(page, 0, days_ago=0)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        sql, params = PageListing.objects.newest_shown(50).query.sql_with_params()
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "listing_newest_visible" in plan
+    assert "listing_page_order" in plan
 
 
 @pytest.mark.parametrize("pages", [1, 6])
