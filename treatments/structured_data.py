@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from functools import lru_cache
 from html import unescape
 
-from django.urls import reverse
 from django.utils.html import format_html, strip_tags
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 
+from cancerindex.reversing import reverse
 from publications.schema import script_safe_json
 
 SITE_NAME = "CancerIndex"
