@@ -81,7 +81,7 @@ def bench_parts(requests: int) -> None:
     from django.utils import timezone
 
     from treatments import paths, views
-    from treatments.models import TreatmentPage, WebResource
+    from treatments.models import TreatmentPage
 
     path = PAGE.strip("/")
     page = paths.find(path)
@@ -89,10 +89,11 @@ def bench_parts(requests: int) -> None:
     request = RequestFactory().get(PAGE, HTTP_HOST="127.0.0.1")
     request.resolver_match = resolve(PAGE)  # the head's canonical URL, Open Graph and JSON-LD need it
     listed = views.publications_listed(page, as_of)
+    extras = TreatmentPage.objects.reader_extras(page, related=views.RELATED_PAGES)
     context = {
         "page": page, "ancestors": views.trail(page), "as_of": as_of, "listed": listed,
-        "publications_html": listed.html, "web_resources": WebResource.objects.for_reader(page),
-        "tags": TreatmentPage.objects.tags_of(page), "related": TreatmentPage.objects.related_pages(page),
+        "publications_html": listed.html, "web_resources": extras.links, "tags": extras.tags,
+        "related": extras.related,
     }  # fmt: skip
     template = get_template("treatments/page.html")
     wsgi = get_wsgi_application()
@@ -105,9 +106,7 @@ def bench_parts(requests: int) -> None:
         "whole request (WSGI, no server)": lambda: b"".join(wsgi(dict(environ), lambda *_: None)),
         "  finding the page (paths.find)": lambda: paths.find(path),
         "  the list (publications_listed)": lambda: views.publications_listed(page, as_of),
-        "  links": lambda: WebResource.objects.for_reader(page),
-        "  tags": lambda: TreatmentPage.objects.tags_of(page),
-        "  related pages": lambda: TreatmentPage.objects.related_pages(page),
+        "  tags, links, related (one query)": lambda: TreatmentPage.objects.reader_extras(page),
         "  the template alone": lambda: template.render(context, request),
     }
     print("  CPU per call, µs: this process / its PostgreSQL backend")

@@ -13,7 +13,9 @@ come through to the parameters unchanged fails loudly on the first call, never s
 
 import functools
 import itertools
+import json
 from collections.abc import Callable
+from typing import NamedTuple
 
 from django.db import connections, router
 
@@ -29,8 +31,16 @@ def _stand_in(name: str, value):
     return -2_000_000_000 - number if isinstance(value, int) else f"\x00stand-in {number} for {name}"
 
 
+class _Statement(NamedTuple):
+    sql: str
+    slots: tuple  # per parameter: the name of the value swapped in, or a _Fixed one
+    converters: tuple  # (column index, the field's converters, column)
+    columns: tuple  # the selected columns' aliases, in order
+    types: tuple  # and their fields' internal types ("IntegerField")
+
+
 @functools.lru_cache(maxsize=256)
-def _compile(build: Callable, shape: tuple, kinds: tuple, alias: str):
+def _compile(build: Callable, shape: tuple, kinds: tuple, alias: str) -> _Statement:
     stand_ins = {name: _stand_in(name, kind()) for name, kind in kinds}
     queryset = build(*shape, **stand_ins)
     compiler = queryset.query.get_compiler(using=alias)
@@ -43,7 +53,13 @@ def _compile(build: Callable, shape: tuple, kinds: tuple, alias: str):
     slots = tuple(names.get(param, _Fixed(param)) if _hashable(param) else _Fixed(param) for param in params)
     # The fields' own conversions (a date from SQLite's text, JSON decoded), as the ORM would run them.
     converters = compiler.get_converters([column for column, _, _ in compiler.select])
-    return sql, slots, tuple((index, functions, column) for index, (functions, column) in converters.items())
+    return _Statement(
+        sql,
+        slots,
+        tuple((index, functions, column) for index, (functions, column) in converters.items()),
+        tuple(column_alias for _, _, column_alias in compiler.select),
+        tuple(column.output_field.get_internal_type() for column, _, _ in compiler.select),
+    )
 
 
 def _hashable(value) -> bool:
@@ -69,17 +85,84 @@ def rows(build: Callable, *shape, model=None, **values) -> list[tuple]:
     Each column is converted as the ORM would (dates, JSON). ``model`` picks the database by the read
     router; without it, the default one.
     """
-    kinds = tuple(sorted((name, type(value)) for name, value in values.items()))
-    alias = router.db_for_read(model) if model is not None else "default"
-    sql, params, converters = _compile(build, shape, kinds, alias)
-    arguments = [param.value if isinstance(param, _Fixed) else values[param] for param in params]
+    kinds, alias = _kinds(values), _alias(model)
+    sql, params, converters, *_ = _compile(build, shape, kinds, alias)
     connection = connections[alias]
     with connection.cursor() as cursor:
-        cursor.execute(sql, arguments)
+        cursor.execute(sql, _arguments(params, values))
         found = cursor.fetchall()
     if not converters:
         return found
     return [_converted(row, converters, connection) for row in found]
+
+
+def row_sets(*statements: tuple, model=None, **values) -> list[list[tuple]]:
+    """The rows of several statements (each a ``(build, *shape)`` as ``rows`` takes them, sharing
+    ``values``), fetched in one round trip: one SELECT of a JSON array per statement.
+
+    Each query cost our process about 0.1 ms whatever it returned (psycopg and Django), and PostgreSQL
+    a statement's overhead; a page's small lists (tags, links, related pages) now cost one. Each
+    statement's rows keep its ORDER BY (the JSON is aggregated from the sorted statement). Only numbers
+    and text travel as JSON unchanged: a column of any other type (a date, a boolean) is refused when
+    the statement is compiled.
+    """
+    kinds, alias = _kinds(values), _alias(model)
+    sql, params, converters = _compile_together(statements, kinds, alias)
+    connection = connections[alias]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, _arguments(params, values))
+        found = cursor.fetchone()
+    sets = []
+    for rows, converting in zip(found, converters, strict=True):
+        rows = json.loads(rows) if isinstance(rows, str) else rows
+        sets.append([_converted(row, converting, connection) if converting else tuple(row) for row in rows])
+    return sets
+
+
+# One statement's rows as a JSON array of arrays, aggregated from the statement in its order.
+_JSON_ROWS = {
+    "postgresql": "(SELECT COALESCE(json_agg(json_build_array({columns})), '[]') FROM ({sql}) {name})",
+    "sqlite": "(SELECT COALESCE(json_group_array(json_array({columns})), '[]') FROM ({sql}) {name})",
+}
+
+
+# What JSON carries as the database returns it: numbers and text.
+_JSON_TYPES = frozenset(
+    {"AutoField", "BigAutoField", "SmallAutoField", "IntegerField", "BigIntegerField", "SmallIntegerField",
+     "PositiveIntegerField", "PositiveBigIntegerField", "PositiveSmallIntegerField", "CharField",
+     "TextField", "SlugField", "URLField", "EmailField"}
+)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=64)
+def _compile_together(statements: tuple, kinds: tuple, alias: str) -> tuple[str, tuple, tuple]:
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    parts, slots, converters = [], [], []
+    for number, (build, *shape) in enumerate(statements):
+        statement = _compile(build, tuple(shape), kinds, alias)
+        if other := [
+            c for c, kind in zip(statement.columns, statement.types, strict=True) if kind not in _JSON_TYPES
+        ]:
+            raise TypeError(f"{build.__qualname__}: JSON cannot carry {other} as the database returns them")
+        name = f"_rows{number}"
+        columns = ", ".join(f"{name}.{quote(column)}" for column in statement.columns)
+        parts.append(_JSON_ROWS[connection.vendor].format(columns=columns, sql=statement.sql, name=name))
+        slots.extend(statement.slots)
+        converters.append(statement.converters)  # a number's own (an int from a COUNT), as the ORM runs them
+    return "SELECT " + ", ".join(parts), tuple(slots), tuple(converters)
+
+
+def _kinds(values: dict) -> tuple:
+    return tuple(sorted((name, type(value)) for name, value in values.items()))
+
+
+def _alias(model) -> str:
+    return router.db_for_read(model) if model is not None else "default"
+
+
+def _arguments(params: tuple, values: dict) -> list:
+    return [param.value if isinstance(param, _Fixed) else values[param] for param in params]
 
 
 def _converted(row, converters, connection) -> tuple:

@@ -58,3 +58,41 @@ def _tagged_alike(*, page_id):
 def test_constant_parameters_of_any_kind_are_kept_as_compiled():
     page = TreatmentPageFactory(title="Interleukin 2", other_name="Aldesleukin")
     assert compiled.rows(_tagged_alike, model=TreatmentPage, page_id=page.pk) == [("Interleukin 2",)]
+
+
+# --- Several statements in one round trip (``row_sets``) -------------------------------------------
+
+
+def _titles_in(limit, *, section_id, slug):
+    pages = TreatmentPage.objects.filter(section_id=section_id).exclude(slug=slug).order_by("-title", "pk")
+    return pages.values_list("pk", "title", "slug")[:limit]
+
+
+def _counted(*, section_id, slug):
+    from django.db.models import Count
+
+    pages = TreatmentPage.objects.filter(section_id=section_id).exclude(slug=slug).values("section_id")
+    return pages.annotate(n=Count("pk")).order_by().values_list("section_id", "n")
+
+
+def test_several_statements_come_back_in_one_query_each_in_its_own_order(django_assert_num_queries):
+    one, two = SectionFactory(slug="one"), SectionFactory(slug="two")
+    for title in ("Alpha", "Gamma", "Beta", "Delta"):
+        TreatmentPageFactory(section=one, title=title, slug=title.lower())
+    values = {"section_id": one.pk, "slug": "beta"}
+    statements = ((_titles_in, 2), (_titles_in, 10), (_counted,))
+
+    with django_assert_num_queries(1):
+        newest_two, every, counts = compiled.row_sets(*statements, model=TreatmentPage, **values)
+
+    assert [title for _, title, _ in newest_two] == ["Gamma", "Delta"]
+    assert every == [tuple(row) for row in _titles_in(10, **values)]
+    assert [title for _, title, _ in every] == ["Gamma", "Delta", "Alpha"]  # by title, descending
+    assert counts == [(one.pk, 3)] and isinstance(counts[0][1], int)
+    nothing = compiled.row_sets(*statements, model=TreatmentPage, section_id=two.pk, slug="beta")
+    assert nothing == [[], [], []]
+
+
+def test_columns_json_would_change_are_refused_when_compiled():
+    with pytest.raises(TypeError, match="content_changed_at"):
+        compiled.row_sets((_pages_in, 5), model=TreatmentPage, section_id=1, slug="x")

@@ -199,8 +199,18 @@ class TreatmentPageQuerySet(models.QuerySet):
 
     def tags_of(self, page) -> list[Tag]:
         """The page's tags by name, its SQL compiled once (``compiled``)."""
-        rows = compiled.rows(_tag_rows, model=self.model, page_id=page.pk)
-        return [Tag(pk=pk, name=name, slug=slug) for pk, name, slug in rows]
+        return _tags(compiled.rows(_tag_rows, model=self.model, page_id=page.pk))
+
+    def reader_extras(self, page, *, related: int = 5) -> "ReaderExtras":
+        """What a reader's page shows besides the page and its list: its tags, its links and up to
+        ``related`` related pages, as ``tags_of``, ``WebResource.objects.for_reader`` and
+        ``related_pages`` give them, in one round trip (``compiled.row_sets``)."""
+        tags, links, others = compiled.row_sets(
+            (_tag_rows,), (_link_rows,), (_related_rows, related, page.publications_shown),
+            model=self.model, page_id=page.pk,
+        )  # fmt: skip
+        links, others = [ReaderLink(*row) for row in links], [PageLink(*row) for row in others]
+        return ReaderExtras(_tags(tags), links, others)
 
     # --- Scheduled publishing and review dates (``treatments.scheduling``, ``treatments.review``) ---
 
@@ -265,6 +275,10 @@ def _tag_rows(*, page_id):
         content_type__app_label=meta.app_label, content_type__model=meta.model_name, object_id=page_id
     )
     return items.order_by("tag__name", "tag_id").values_list("tag_id", "tag__name", "tag__slug")
+
+
+def _tags(rows) -> list[Tag]:
+    return [Tag(pk=pk, name=name, slug=slug) for pk, name, slug in rows]
 
 
 def display_title(title: str, other_name: str) -> str:
@@ -426,6 +440,14 @@ class TreatmentPage(models.Model):
         setattr(self, field, at)
         type(self).objects.filter(pk=self.pk).update(**{field: at})
         page_changed.send(sender=type(self), page=self, reason=reason)
+
+
+class ReaderExtras(NamedTuple):
+    """What ``TreatmentPage.objects.reader_extras`` reads in one round trip."""
+
+    tags: list[Tag]
+    links: list["ReaderLink"]
+    related: list[PageLink]
 
 
 class ReaderLink(NamedTuple):

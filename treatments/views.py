@@ -29,7 +29,7 @@ from publications.citation import entry_for_date
 from publications.models import PageListing, Publication
 
 from . import cache, evidence, paths, ratelimit
-from .models import Feedback, Section, TreatmentPage, WebResource
+from .models import Feedback, Section, TreatmentPage
 
 VISITOR_COOKIE = "ci_visitor"
 VISITOR_COOKIE_AGE = 365 * 24 * 3600
@@ -137,12 +137,10 @@ RELATED_PAGES = 5
 
 
 def page_detail(request, page):
-    """The live page, its links, tags and up to RELATED_PAGES related pages (a query each, at any size)."""
-    extra = {
-        "tags": TreatmentPage.objects.tags_of(page),
-        "related": TreatmentPage.objects.related_pages(page, limit=RELATED_PAGES),
-    }
-    return render_page(request, page, web_resources=WebResource.objects.for_reader(page), extra=extra)
+    """The live page, its links, tags and up to RELATED_PAGES related pages (one query, at any size)."""
+    extras = TreatmentPage.objects.reader_extras(page, related=RELATED_PAGES)
+    extra = {"tags": extras.tags, "related": extras.related}
+    return render_page(request, page, web_resources=extras.links, extra=extra)
 
 
 def render_page(request, page, *, web_resources, extra=None):
