@@ -359,7 +359,7 @@ def fetch_records(eutils: EutilsClient, plan: Plan) -> Download:
                     download.warnings.append(f"Skipped PMID {record.pmid}: {'; '.join(problems)}")
                     skipped.append(record.pmid)
                 else:
-                    download.records.append(record)
+                    _keep(download, record)
         download.deleted += result.deleted_pmids  # NCBI's word on what it withdrew, asked or not
         download.warnings += [f"Skipped PMID {p.pmid or '?'}: {p.message}" for p in result.problems]
         skipped += [p.pmid for p in result.problems]
@@ -372,6 +372,17 @@ def fetch_records(eutils: EutilsClient, plan: Plan) -> Download:
             + (" ..." if len(unanswered) > 20 else "")
         )
     return download
+
+
+def _keep(download: Download, record) -> None:
+    """Spool a downloaded record; a server with no room left for it fails the refresh, in editors' words."""
+    try:
+        download.records.append(record)
+    except OSError as exc:  # the spool's temporary file: the disk is full, or the directory gone
+        raise RefreshFailed(
+            f"This server had no room to hold PubMed's records ({exc.strerror or exc}); the list was kept. "
+            "Try again later."
+        ) from exc
 
 
 @contextmanager

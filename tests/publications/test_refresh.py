@@ -760,3 +760,27 @@ def test_records_spooled_to_disk_are_stored_as_those_held_in_memory(ncbi, monkey
     assert run.publications_new == 60
     assert sorted(Publication.objects.values_list("pmid", "title", "abstract", "rendered_entry")) == expected
     assert listed_pmids(spooled) == pmids
+
+
+def test_a_server_with_no_room_for_the_download_fails_the_refresh_and_keeps_the_list(
+    ncbi, monkeypatch, tmp_path
+):
+    """The spool's file cannot be made (a full disk, a temporary directory gone): editors read why, and
+    the list stays as it was."""
+    page = make_page()
+    ncbi.set_search(QUERY, NEWEST_FIRST[:3])
+    refreshed(page)
+    before = listing_rows(page)
+    ncbi.set_search(QUERY, OTHERS[:4])
+    monkeypatch.setattr("publications.spool.MEMORY_BYTES", 1)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "gone"))
+
+    run = refresh_page(page)
+
+    assert run.status == RefreshRun.Status.FAILED
+    assert run.error.startswith(
+        "This server had no room to hold PubMed's records (No such file or directory)"
+    )
+    assert "the list was kept" in run.error
+    assert listing_rows(page) == before
+    assert not PageListing.objects.filter(publication__pmid__in=OTHERS).exists()
