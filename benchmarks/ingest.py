@@ -184,11 +184,11 @@ def serve_articles(path: Path) -> None:
         sys.stdin.read()  # until the parent closes it
 
 
-def peak_memory(path: Path, pg: str, *, refresh: str = "", records: int = 0) -> float:
+def peak_memory(path: Path, pg: str, *, refresh: str | None = None, records: int = 0) -> float:
     """Peak memory of a fresh process storing ``path`` (streamed), or downloading ``records`` of it from
     the fake E-utilities at ``refresh`` and storing them."""
-    mode = ["--refresh-child"] if refresh else ["--child"]
-    env = {**os.environ, "BENCHMARK_EUTILS_URL": refresh, "BENCHMARK_RECORDS": str(records)}
+    mode = ["--child"] if refresh is None else ["--refresh-child"]
+    env = {**os.environ, "BENCHMARK_EUTILS_URL": refresh or "", "BENCHMARK_RECORDS": str(records)}
     out = subprocess.run(  # noqa: S603 - this same script
         [sys.executable, __file__, "--pg", pg, *mode, str(path)],
         capture_output=True,
@@ -211,6 +211,8 @@ def refresh_peaks(path: Path, pg: str, counts: list[int]) -> list[float]:
     )
     try:
         url = server.stdout.readline().strip()
+        if not url.startswith("http"):
+            raise RuntimeError(f"the fake E-utilities did not start (it said {url!r})")
         peaks = []
         for count in counts:
             Publication.objects.all().delete()

@@ -102,7 +102,9 @@ def row_sets(*statements: tuple, model=None, **values) -> list[list[tuple]]:
 
     Each query cost our process about 0.1 ms whatever it returned (psycopg and Django), and PostgreSQL
     a statement's overhead; a page's small lists (tags, links, related pages) now cost one. Each
-    statement's rows keep its ORDER BY (the JSON is aggregated from the sorted statement). Only numbers
+    statement's rows keep its ORDER BY: the JSON is aggregated from the sorted statement, with nothing
+    else in that SELECT (no join, no ORDER BY of its own, which would let the database drop the
+    statement's; PostgreSQL and SQLite keep it for this shape, tests check both). Only numbers
     and text travel as JSON unchanged: a column of any other type (a date, a boolean) is refused when
     the statement is compiled.
     """

@@ -273,15 +273,19 @@ def _read_ahead(batches, depth: int = 2):
     ready: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
-    def offer(item) -> None:
+    def offer(item) -> bool:
+        """Queue ``item``; False once the caller has stopped."""
         while not stop.is_set():
             with contextlib.suppress(queue.Full):
-                return ready.put(item, timeout=0.1)
+                ready.put(item, timeout=0.1)
+                return True
+        return False
 
     def produce():
         try:
             for batch in batches:
-                offer(("batch", batch))
+                if not offer(("batch", batch)):
+                    return  # the caller stopped: read no further
             offer(("done", None))
         except BaseException as error:
             offer(("error", error))

@@ -347,8 +347,20 @@ def list_unchanged(page: TreatmentPage, pmids: list[int]) -> bool:
 
 def fetch_records(eutils: EutilsClient, plan: Plan) -> Download:
     """efetch the plan's records in batches; malformed articles, and records the database would
-    refuse, are skipped and reported; records not asked for are dropped."""
-    download, skipped, asked = Download(), [], set(plan.to_fetch)
+    refuse, are skipped and reported; records not asked for are dropped. The caller closes the
+    download's spool; a failure here closes it."""
+    download = Download()
+    try:
+        _fetch_into(download, eutils, plan)
+        _spooled(download.records.flush)
+    except BaseException:
+        download.records.close()
+        raise
+    return download
+
+
+def _fetch_into(download: Download, eutils: EutilsClient, plan: Plan) -> None:
+    skipped, asked = [], set(plan.to_fetch)
     for _batch, xml in eutils.efetch_batches(plan.to_fetch):
         result = ParseResult()
         with _unreadable("article records"):  # one article in memory at a time, however large the answer
@@ -359,7 +371,7 @@ def fetch_records(eutils: EutilsClient, plan: Plan) -> Download:
                     download.warnings.append(f"Skipped PMID {record.pmid}: {'; '.join(problems)}")
                     skipped.append(record.pmid)
                 else:
-                    _keep(download, record)
+                    _spooled(download.records.append, record)
         download.deleted += result.deleted_pmids  # NCBI's word on what it withdrew, asked or not
         download.warnings += [f"Skipped PMID {p.pmid or '?'}: {p.message}" for p in result.problems]
         skipped += [p.pmid for p in result.problems]
@@ -371,13 +383,13 @@ def fetch_records(eutils: EutilsClient, plan: Plan) -> Download:
             + ", ".join(map(str, unanswered[:20]))
             + (" ..." if len(unanswered) > 20 else "")
         )
-    return download
 
 
-def _keep(download: Download, record) -> None:
-    """Spool a downloaded record; a server with no room left for it fails the refresh, in editors' words."""
+def _spooled(action, *args) -> None:
+    """A step of the download's spool; a server with no room left for it fails the refresh, in editors'
+    words."""
     try:
-        download.records.append(record)
+        action(*args)
     except OSError as exc:  # the spool's temporary file: the disk is full, or the directory gone
         raise RefreshFailed(
             f"This server had no room to hold PubMed's records ({exc.strerror or exc}); the list was kept. "

@@ -42,6 +42,11 @@ class RecordSpool:
     def __len__(self) -> int:
         return self._count
 
+    def flush(self) -> None:
+        """Write out what is buffered: a full disk says so here, once the download is done, not while
+        the records are stored."""
+        self._file.flush()
+
     def __iter__(self) -> Iterator[PubmedRecord]:
         self._file.flush()
         self._file.seek(0)

@@ -93,6 +93,23 @@ def test_several_statements_come_back_in_one_query_each_in_its_own_order(django_
     assert nothing == [[], [], []]
 
 
+def _all_titles(*, section_id, slug):
+    pages = TreatmentPage.objects.filter(section_id=section_id).exclude(slug=slug).order_by("-title", "pk")
+    return pages.values_list("title")
+
+
+def test_a_statement_without_a_limit_keeps_its_order_too():
+    """No LIMIT to force the sort inside the subquery: rows written in the opposite order still come
+    back in the statement's."""
+    section = SectionFactory(slug="one")
+    titles = [f"Page {number:03}" for number in range(60)]
+    for title in titles:  # ascending, the opposite of the statement's order
+        TreatmentPageFactory(section=section, title=title, slug=title.lower().replace(" ", "-"))
+    (rows,) = compiled.row_sets((_all_titles,), model=TreatmentPage, section_id=section.pk, slug="none")
+    assert rows == [(title,) for title in reversed(titles)]
+    assert rows == compiled.rows(_all_titles, model=TreatmentPage, section_id=section.pk, slug="none")
+
+
 def test_columns_json_would_change_are_refused_when_compiled():
     with pytest.raises(TypeError, match="content_changed_at"):
         compiled.row_sets((_pages_in, 5), model=TreatmentPage, section_id=1, slug="x")

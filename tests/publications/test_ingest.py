@@ -381,3 +381,21 @@ def test_saving_some_fetched_columns_forgets_the_digest_too():
     assert stored_row(record.pmid)["content_hash"] == ""
     Publication.objects.store_records([record])
     assert Publication.objects.get(pmid=record.pmid).title == record.title
+
+
+def test_the_read_ahead_stops_reading_once_its_caller_stops():
+    """A store that fails on the first batch does not wait for the rest of the download to be parsed."""
+    from publications.models import _read_ahead
+
+    pulled = []
+
+    def batches():
+        for number in range(50):
+            pulled.append(number)
+            yield [number]
+
+    reading = _read_ahead(batches(), depth=1)
+    assert next(reading) == [0]
+    reading.close()  # the caller stops (a failed store leaves its loop)
+
+    assert len(pulled) <= 4  # this one, one waiting, one being offered: never all 50

@@ -784,3 +784,22 @@ def test_a_server_with_no_room_for_the_download_fails_the_refresh_and_keeps_the_
     assert "the list was kept" in run.error
     assert listing_rows(page) == before
     assert not PageListing.objects.filter(publication__pmid__in=OTHERS).exists()
+
+
+def test_a_download_that_fails_after_spooling_records_closes_its_spool(ncbi, monkeypatch):
+    """Every record was spooled before the response's end turned out malformed: the refresh fails, and the
+    spool (a temporary file, past its memory) is closed then, not left to the garbage collector."""
+    from publications.spool import RecordSpool
+
+    closed, close = [], RecordSpool.close
+    monkeypatch.setattr(RecordSpool, "close", lambda spool: (closed.append(len(spool)), close(spool)))
+    monkeypatch.setattr("publications.spool.MEMORY_BYTES", 1)
+    page = make_page()
+    ncbi.set_search(QUERY, NEWEST_FIRST)
+    ncbi.inject("malformed", endpoint="efetch")
+
+    run = refresh_page(page)
+
+    assert run.status == RefreshRun.Status.FAILED and "could not be read" in run.error
+    assert closed == [len(NEWEST_FIRST)]
+    assert not PageListing.objects.filter(page=page).exists()
