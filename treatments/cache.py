@@ -1,7 +1,7 @@
 """The page cache: readers' pages, stored whole, served without touching the database.
 
 Readers' pages (views marked ``@reader_page``: home, sections, treatment pages) are the same for every
-anonymous reader, so ``PageCacheMiddleware`` keeps each one's response, plain and gzipped, in the
+anonymous reader, so ``PageCacheMiddleware`` keeps each one's response, plain, gzipped and in brotli, in the
 Django cache (Redis in production, local memory when embedded) under a key per URL (path and query
 string) and ``PAGE_CACHE_VERSION``. A request with a session cookie (signed-in staff) never reads nor
 feeds it, and gets ``Cache-Control: private, no-store``.
@@ -26,6 +26,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import brotli
 from django.conf import settings
 from django.core.cache import caches
 from django.db import transaction
@@ -53,6 +54,10 @@ CACHE_CONTROL = "public, max-age=0, s-maxage={s}, stale-while-revalidate={s}, st
 STALE_CONTROL = "no-cache"  # a stale copy served during a render: never stored by anyone downstream
 LOCK_SECONDS = 10  # the longest a render may hold a URL's lock
 WAIT_SECONDS = 3.0  # how long a request without a stale copy waits for another's render
+# Brotli at 5: 1.5 ms for the 96 KB Interleukin 2 page (gzip at 6 takes 2.5), 22.7 KB against gzip's
+# 26.2; 11 would save 3 KB more for 106 ms a render. Once per render, never per hit.
+BROTLI_QUALITY = 5
+ENTRY_FORMAT = 2  # in every entry's key: entries stored by code that wrote another Entry are never read
 POLL_SECONDS = 0.02
 SITE_GENERATION = "site"
 # Query strings the cache keeps a copy for, and which of their values: the views that read them register
@@ -182,13 +187,14 @@ def _tree_changed(sender, raw=False, **kwargs):
 
 @dataclass(frozen=True)
 class Entry:
-    """One rendered page as stored: both encodings, so a hit neither renders nor compresses."""
+    """One rendered page as stored: every encoding, so a hit neither renders nor compresses."""
 
     generations: tuple
     stored_at: float
     headers: tuple
     body: bytes
     gzipped: bytes
+    brotli: bytes
     etag: str
     last_modified: int
 
@@ -222,7 +228,7 @@ def _generation_key(path: str) -> str:
 def _keys(request) -> tuple[str, str, str]:
     """The entry's key (path and query string), its path's generation, and the site's generation."""
     url = request.get_full_path()
-    entry = f"page:{settings.PAGE_CACHE_VERSION}:{_digest(url)}"
+    entry = f"page:{settings.PAGE_CACHE_VERSION}:{ENTRY_FORMAT}:{_digest(url)}"
     return entry, _generation_key(request.path), _generation_key(SITE_GENERATION)
 
 
@@ -331,6 +337,7 @@ def _entry(response, generations) -> Entry | None:
         headers=tuple((k, v) for k, v in response.items() if k.lower() not in OWN_HEADERS),
         body=body,
         gzipped=gzip.compress(body, compresslevel=6, mtime=0),
+        brotli=brotli.compress(body, quality=BROTLI_QUALITY),
         etag=etag_of(body),
         last_modified=modified,
     )
@@ -362,20 +369,36 @@ class ConditionalGetMiddleware(DjangoConditionalGet):
 # --- Serving --------------------------------------------------------------------------------------
 
 
-def _accepts_gzip(request) -> bool:
-    return "gzip" in request.headers.get("Accept-Encoding", "").lower()
+def _encoding(request) -> str | None:
+    """The best encoding the reader takes: brotli, else gzip, else None (the plain bytes). The edge
+    (deploy/varnish) asks with one of these alone, so each is one copy there too."""
+    return _best_encoding(request.headers.get("Accept-Encoding", ""))
+
+
+@functools.lru_cache(maxsize=256)  # browsers send a handful of distinct headers
+def _best_encoding(accept_encoding: str) -> str | None:
+    weights = {}
+    for coding in accept_encoding.lower().split(","):
+        name, _, parameters = coding.partition(";")
+        weight = parameters.strip().removeprefix("q=")
+        try:
+            weights[name.strip()] = float(weight) if parameters.strip().startswith("q=") else 1.0
+        except ValueError:
+            weights[name.strip()] = 0.0  # a weight that is not a number: not taken as a yes
+    # "br;q=0" refuses brotli (RFC 9110, 12.5.3); the order is ours (brotli is the smaller), not the q's.
+    return next((name for name in ("br", "gzip") if weights.get(name, 0) > 0), None)
 
 
 def _respond(request, entry: Entry, state: str):
-    """A copy of the entry for this request: gzipped if accepted, 304 if the reader's copy is current."""
-    gzipped = _accepts_gzip(request)
-    body = entry.gzipped if gzipped else entry.body
+    """A copy of the entry for this request: in the best encoding it accepts, 304 if its copy is current."""
+    encoding = _encoding(request)
+    body = {"br": entry.brotli, "gzip": entry.gzipped}.get(encoding, entry.body)
     response = HttpResponse(body)
     for name, value in entry.headers:
         response[name] = value
     response["Content-Length"] = str(len(body))
-    if gzipped:
-        response["Content-Encoding"] = "gzip"
+    if encoding:
+        response["Content-Encoding"] = encoding
     response["Vary"] = "Accept-Encoding"
     response["ETag"] = entry.etag
     response["Last-Modified"] = http_date(entry.last_modified)

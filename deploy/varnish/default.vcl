@@ -41,9 +41,12 @@ sub vcl_recv {
         return (pass);
     }
     unset req.http.Cookie;
-    # Two copies per URL, gzipped and plain, each served as stored (no gunzip per request): Django
-    # compresses once per render. http_gzip_support is off (deploy/varnish/start), so this is the key.
-    if (req.http.Accept-Encoding ~ "gzip") {
+    # Three copies per URL, in brotli, gzipped and plain, each served as stored (no gunzip per request):
+    # Django compresses once per render (treatments.cache). http_gzip_support is off
+    # (deploy/varnish/start), so the normalised header is the key. A coding refused with q=0 is not taken.
+    if (req.http.Accept-Encoding ~ "(?i)(^|,)\s*br\s*(,|;\s*q=(1|0?\.[0-9]*[1-9])|$)") {
+        set req.http.Accept-Encoding = "br";
+    } elsif (req.http.Accept-Encoding ~ "(?i)(^|,)\s*gzip\s*(,|;\s*q=(1|0?\.[0-9]*[1-9])|$)") {
         set req.http.Accept-Encoding = "gzip";
     } else {
         unset req.http.Accept-Encoding;

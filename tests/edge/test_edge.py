@@ -44,7 +44,7 @@ def visible_within_a_second(site, path, check, committed):
 
 
 def test_a_cached_hit_does_not_reach_the_backend(site):
-    get(site, PAGE)
+    get(site, PAGE, **{"Accept-Encoding": "gzip"})
     before = site.backend_requests()
     responses = [get(site, PAGE, **{"Accept-Encoding": "gzip"}) for _ in range(5)]
     assert site.backend_requests() == before
@@ -55,6 +55,28 @@ def test_a_cached_hit_does_not_reach_the_backend(site):
     plain = [get(site, PAGE, **{"Accept-Encoding": "identity"}) for _ in range(2)]  # its own copy, as stored
     assert "Content-Encoding" not in plain[1].headers and plain[1].headers["X-Cache"] == "HIT"
     assert plain[1].text == responses[0].text
+
+
+def test_each_encoding_is_one_copy_at_the_edge(site):
+    """Brotli for readers who take it, gzip for the others, plain bytes for the rest: each stored once
+    (the header normalised to one coding) and served as stored."""
+    cases = [  # (Accept-Encoding, the coding served, a URL of its own: a fresh copy)
+        ("gzip, deflate, br, zstd", "br", PAGE),
+        ("gzip, deflate", "gzip", f"{PAGE}?only=reviews"),
+        ("br;q=0, gzip", "gzip", f"{PAGE}?only=trials"),
+        ("identity", None, SECTION),
+    ]
+    for accept, expected, path in cases:
+        first = get(site, path, **{"Accept-Encoding": accept})
+        if first.headers["X-Cache"] == "HIT":  # an older copy: let it expire, so the next is fresh
+            time.sleep(EDGE_TTL_PLUS)
+            first = get(site, path, **{"Accept-Encoding": accept})
+        second = get(site, path, **{"Accept-Encoding": accept})
+        assert first.headers.get("Content-Encoding") == expected, accept
+        assert second.headers["X-Cache"] == "HIT", accept
+        assert second.headers.get("Content-Encoding") == expected, accept
+        plain = get(site, path, **{"Accept-Encoding": "identity"}).text
+        assert second.text == plain  # decoded by httpx (brotli installed)
 
 
 def test_readers_cookies_do_not_split_the_cache(site):

@@ -13,6 +13,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import brotli
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import caches
@@ -101,6 +102,33 @@ def test_the_second_request_is_served_from_the_cache_without_a_query(treatment, 
     assert second["Content-Encoding"] == "gzip"
     assert b"Interleukin 2" in gzip.decompress(second.content)
     assert b"Interleukin 2" in get(treatment.get_absolute_url()).content  # plain, for readers without gzip
+
+
+@pytest.mark.parametrize(
+    ("accept_encoding", "encoding"),
+    [
+        ("gzip, deflate, br, zstd", "br"),  # what browsers send over HTTPS
+        ("gzip, deflate", "gzip"),
+        ("br;q=0, gzip", "gzip"),  # brotli refused
+        ("BR;q=0.5", "br"),
+        ("gzip;q=0, identity", None),
+        ("identity", None),
+        ("", None),
+        ("br;q=nonsense, gzip;q=0.1", "gzip"),
+    ],
+)
+def test_each_reader_gets_the_smallest_copy_it_takes(treatment, accept_encoding, encoding):
+    served = [get(treatment.get_absolute_url(), **{"Accept-Encoding": accept_encoding}) for _ in range(2)]
+    plain = get(treatment.get_absolute_url()).content
+    assert [response["X-Page-Cache"] for response in served] == ["MISS", "HIT"]  # rendered, then stored
+    for response in served:
+        assert response.get("Content-Encoding") == encoding
+        assert "Accept-Encoding" in response["Vary"]
+        decoded = {"br": brotli.decompress, "gzip": gzip.decompress}.get(encoding, bytes)(response.content)
+        assert decoded == plain
+        assert int(response["Content-Length"]) == len(response.content)
+    if encoding == "br":
+        assert len(response.content) < len(gzip.compress(plain, 6))  # smaller than the gzipped copy
 
 
 def test_a_hit_fetches_only_the_generations_when_this_process_has_the_page(
@@ -376,6 +404,10 @@ def test_hashed_static_files_are_cached_for_a_year(settings, tmp_path):
     max_age = int(response["Cache-Control"].split("max-age=")[1].split(",")[0])
     assert max_age >= 365 * 24 * 3600 and "public" in response["Cache-Control"]
     assert response["Content-Encoding"] == "gzip"
+    brotli_response = Client().get(f"/static/css/{hashed.name}", headers={"Accept-Encoding": "gzip, br"})
+    assert brotli_response["Content-Encoding"] == "br"
+    served = b"".join(brotli_response.streaming_content)
+    assert brotli.decompress(served) == hashed.read_bytes()
 
 
 def test_every_process_purges_not_only_the_web_one():
