@@ -44,8 +44,14 @@ sub vcl_recv {
     # Three copies per URL, in brotli, gzipped and plain, each served as stored (no gunzip per request):
     # Django compresses once per render (treatments.cache). http_gzip_support is off
     # (deploy/varnish/start), so the normalised header is the key. A coding refused with q=0 is not taken.
+    # A reader who takes both asks for both: the page cache answers in brotli, and a backend without it
+    # (PAGE_CACHE=0: Django's GZipMiddleware) still in gzip, never plain.
     if (req.http.Accept-Encoding ~ "(?i)(^|,)\s*br\s*(,|;\s*q=(1|0?\.[0-9]*[1-9])|$)") {
-        set req.http.Accept-Encoding = "br";
+        if (req.http.Accept-Encoding ~ "(?i)(^|,)\s*gzip\s*(,|;\s*q=(1|0?\.[0-9]*[1-9])|$)") {
+            set req.http.Accept-Encoding = "br, gzip";
+        } else {
+            set req.http.Accept-Encoding = "br";
+        }
     } elsif (req.http.Accept-Encoding ~ "(?i)(^|,)\s*gzip\s*(,|;\s*q=(1|0?\.[0-9]*[1-9])|$)") {
         set req.http.Accept-Encoding = "gzip";
     } else {

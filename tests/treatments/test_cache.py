@@ -131,6 +131,14 @@ def test_each_reader_gets_the_smallest_copy_it_takes(treatment, accept_encoding,
         assert len(response.content) < len(gzip.compress(plain, 6))  # smaller than the gzipped copy
 
 
+def test_without_the_page_cache_a_reader_who_takes_brotli_and_gzip_gets_gzip(treatment, settings):
+    """What the edge forwards for a browser ("br, gzip") still gets compressed with the page cache off."""
+    settings.PAGE_CACHE_ENABLED = False
+    response = get(treatment.get_absolute_url(), **{"Accept-Encoding": "br, gzip"})
+    assert response["Content-Encoding"] == "gzip" and "X-Page-Cache" not in response
+    assert gzip.decompress(response.content) == get(treatment.get_absolute_url()).content
+
+
 def test_a_hit_fetches_only_the_generations_when_this_process_has_the_page(
     treatment, page_cache, monkeypatch
 ):
