@@ -1,7 +1,7 @@
 """Parsed records held between a refresh's download and its write, off the heap once there are many.
 
 A refresh downloads every record before it writes any (the old list stays whole if the download
-fails). Held as objects, a 10,000-record efetch took half a gigabyte of a worker's memory; here each
+fails). Held as objects, they took a worker's memory with every record (249 MB at 2,000); here each
 record is pickled as it arrives into a temporary file that stays in memory up to ``MEMORY_BYTES`` and
 goes to disk beyond, and is read back one at a time while it is stored.
 """

@@ -197,20 +197,17 @@ class TreatmentPageQuerySet(models.QuerySet):
         rows = compiled.rows(_related_rows, limit, page.publications_shown, model=self.model, page_id=page.pk)
         return [PageLink(*row) for row in rows]
 
-    def tags_of(self, page) -> list[Tag]:
-        """The page's tags by name, its SQL compiled once (``compiled``)."""
-        return _tags(compiled.rows(_tag_rows, model=self.model, page_id=page.pk))
-
     def reader_extras(self, page, *, related: int = 5) -> "ReaderExtras":
-        """What a reader's page shows besides the page and its list: its tags, its links and up to
-        ``related`` related pages, as ``tags_of``, ``WebResource.objects.for_reader`` and
-        ``related_pages`` give them, in one round trip (``compiled.row_sets``)."""
+        """What a reader's page shows besides the page and its list: its tags by name, its links in
+        order and up to ``related`` related pages (as ``related_pages`` gives them), in one round trip
+        (``compiled.row_sets``)."""
         tags, links, others = compiled.row_sets(
             (_tag_rows,), (_link_rows,), (_related_rows, related, page.publications_shown),
             model=self.model, page_id=page.pk,
         )  # fmt: skip
+        tags = [Tag(pk=pk, name=name, slug=slug) for pk, name, slug in tags]
         links, others = [ReaderLink(*row) for row in links], [PageLink(*row) for row in others]
-        return ReaderExtras(_tags(tags), links, others)
+        return ReaderExtras(tags, links, others)
 
     # --- Scheduled publishing and review dates (``treatments.scheduling``, ``treatments.review``) ---
 
@@ -275,10 +272,6 @@ def _tag_rows(*, page_id):
         content_type__app_label=meta.app_label, content_type__model=meta.model_name, object_id=page_id
     )
     return items.order_by("tag__name", "tag_id").values_list("tag_id", "tag__name", "tag__slug")
-
-
-def _tags(rows) -> list[Tag]:
-    return [Tag(pk=pk, name=name, slug=slug) for pk, name, slug in rows]
 
 
 def display_title(title: str, other_name: str) -> str:
@@ -451,7 +444,7 @@ class ReaderExtras(NamedTuple):
 
 
 class ReaderLink(NamedTuple):
-    """A web resource as a reader's page shows it (``WebResource.objects.for_reader``)."""
+    """A web resource as a reader's page shows it (``TreatmentPage.objects.reader_extras``)."""
 
     pk: int
     title: str
@@ -462,10 +455,6 @@ class ReaderLink(NamedTuple):
 class WebResourceQuerySet(models.QuerySet):
     # Rows are parked above this while a list is renumbered, so no two ever share a position.
     PARKING = 1_000_000
-
-    def for_reader(self, page) -> list["ReaderLink"]:
-        """The page's links as readers see them (title, URL, note), in order; SQL compiled once."""
-        return [ReaderLink(*row) for row in compiled.rows(_link_rows, model=self.model, page_id=page.pk)]
 
     def place(self, page, rows: list["WebResource"]) -> None:
         """Make ``rows`` (stored or new, fields set) the page's links in this order, positions 0..n-1.
@@ -507,6 +496,7 @@ class LinkStatus(models.TextChoices):
 
 
 def _link_rows(*, page_id):
+    """A page's links as readers see them (title, URL, note), in order (``reader_extras``)."""
     return (
         WebResource.objects.filter(page_id=page_id)
         .order_by("position", "pk")
