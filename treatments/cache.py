@@ -371,7 +371,7 @@ class ConditionalGetMiddleware(DjangoConditionalGet):
 
 def _encoding(request) -> str | None:
     """The best encoding the reader takes: brotli, else gzip, else None (the plain bytes). The edge
-    (deploy/varnish) asks with one of these alone, so each is one copy there too."""
+    (deploy/varnish) asks with "br, gzip", "br", "gzip" or nothing, so each is one copy there too."""
     return _best_encoding(request.headers.get("Accept-Encoding", ""))
 
 
@@ -380,9 +380,9 @@ def _best_encoding(accept_encoding: str) -> str | None:
     weights = {}
     for coding in accept_encoding.lower().split(","):
         name, _, parameters = coding.partition(";")
-        weight = parameters.strip().removeprefix("q=")
+        parameters = parameters.strip()
         try:
-            weights[name.strip()] = float(weight) if parameters.strip().startswith("q=") else 1.0
+            weights[name.strip()] = float(parameters[2:]) if parameters.startswith("q=") else 1.0
         except ValueError:
             weights[name.strip()] = 0.0  # a weight that is not a number: not taken as a yes
     # "br;q=0" refuses brotli (RFC 9110, 12.5.3); the order is ours (brotli is the smaller), not the q's.

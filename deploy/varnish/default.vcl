@@ -46,14 +46,20 @@ sub vcl_recv {
     # (deploy/varnish/start), so the normalised header is the key. A coding refused with q=0 is not taken.
     # A reader who takes both asks for both: the page cache answers in brotli, and a backend without it
     # (PAGE_CACHE=0: Django's GZipMiddleware) still in gzip, never plain.
+    unset req.http.X-Codings;
     if (req.http.Accept-Encoding ~ "(?i)(^|,)\s*br\s*(,|;\s*q=(1|0?\.[0-9]*[1-9])|$)") {
-        if (req.http.Accept-Encoding ~ "(?i)(^|,)\s*gzip\s*(,|;\s*q=(1|0?\.[0-9]*[1-9])|$)") {
-            set req.http.Accept-Encoding = "br, gzip";
+        set req.http.X-Codings = "br";
+    }
+    if (req.http.Accept-Encoding ~ "(?i)(^|,)\s*gzip\s*(,|;\s*q=(1|0?\.[0-9]*[1-9])|$)") {
+        if (req.http.X-Codings) {
+            set req.http.X-Codings = req.http.X-Codings + ", gzip";
         } else {
-            set req.http.Accept-Encoding = "br";
+            set req.http.X-Codings = "gzip";
         }
-    } elsif (req.http.Accept-Encoding ~ "(?i)(^|,)\s*gzip\s*(,|;\s*q=(1|0?\.[0-9]*[1-9])|$)") {
-        set req.http.Accept-Encoding = "gzip";
+    }
+    if (req.http.X-Codings) {
+        set req.http.Accept-Encoding = req.http.X-Codings;
+        unset req.http.X-Codings;
     } else {
         unset req.http.Accept-Encoding;
     }
