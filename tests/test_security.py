@@ -163,9 +163,37 @@ def test_a_connection_the_database_dropped_is_replaced_not_a_500(settings):
     assert connection.connection is not None, "the request's connection is kept (CONN_MAX_AGE)"
     dropped = connection.connection.info.backend_pid
     with _another_connection() as other:
-        other.execute("SELECT pg_terminate_backend(%s)", [dropped])
+        other.execute("SELECT pg_terminate_backend(%s, 5000)", [dropped])  # waits until it is gone
     assert serve(handler, DEMO_PAGE_URL) == 200
     assert connection.connection.info.backend_pid != dropped
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_kept_connection_is_checked_without_a_round_trip():
+    """The health check before each request reads the socket; it asks the server only if something
+    arrived (cancerindex/postgresql), so a healthy kept connection costs a request no extra query."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the check is PostgreSQL's backend's: run with DATABASE_URL set (CI does)")
+    connection.ensure_connection()
+    sent = []
+    real = connection.connection.execute
+    connection.connection.cursor = _counting(connection.connection.cursor, sent)
+    connection.connection.execute = _counting(real, sent)
+    assert connection.is_usable()
+    assert sent == [], "a healthy idle connection is usable without a query"
+    with _another_connection() as other:
+        other.execute("SELECT pg_terminate_backend(%s, 5000)", [connection.connection.info.backend_pid])
+    assert not connection.is_usable(), "a connection the server dropped is not"
+    assert sent, "and it was asked, because the server's goodbye made the socket readable"
+    connection.close()  # as the request cycle does with an unusable one
+
+
+def _counting(method, calls):
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return method(*args, **kwargs)
+
+    return counted
 
 
 def _another_connection():

@@ -1,0 +1,31 @@
+"""Django's PostgreSQL backend, with a health check that costs no round trip.
+
+``CONN_HEALTH_CHECKS`` makes Django ask a kept connection ``SELECT 1`` before each request's first
+query, so a connection the server dropped (a restart, ``pg_terminate_backend``, an idle timeout) is
+replaced instead of failing a reader's request. That round trip was one of a treatment page's five,
+a tenth of its CPU. A server that drops a connection says so first (a FATAL message, then the close),
+so the socket turns readable: an idle connection whose socket has nothing to read is still usable.
+Only when something has arrived (that goodbye, or a harmless notice) is ``SELECT 1`` asked as before.
+"""
+
+import select
+
+import psycopg
+from django.db.backends.postgresql import base
+from psycopg import pq
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    def is_usable(self):
+        connection = self.connection
+        if connection is None or connection.closed:
+            return False
+        if connection.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+            return super().is_usable()
+        poller = select.poll()  # not select(): it refuses a descriptor above 1023
+        try:
+            poller.register(connection.pgconn.socket, select.POLLIN)
+            events = poller.poll(0)
+        except (OSError, ValueError, psycopg.OperationalError):  # no socket any more
+            return False
+        return super().is_usable() if events else True
