@@ -104,7 +104,7 @@ def bench_parts(requests: int) -> None:
     }  # fmt: skip
     parts = {
         "whole request (WSGI, no server)": lambda: b"".join(wsgi(dict(environ), lambda *_: None)),
-        "  finding the page (paths.find)": lambda: paths.find(path),
+        "  finding the page (paths.find, one query)": lambda: paths.find(path),
         "  the list (publications_listed)": lambda: views.publications_listed(page, as_of),
         "  tags, links, related (one query)": lambda: TreatmentPage.objects.reader_extras(page),
         "  the template alone": lambda: template.render(context, request),
@@ -112,7 +112,7 @@ def bench_parts(requests: int) -> None:
     print("  CPU per call, µs: this process / its PostgreSQL backend")
     for name, part in parts.items():
         python, backend = cputime.per_call(part, requests)
-        print(f"    {name:38s} {python:7.0f} / {'-' if backend is None else f'{backend:.0f}'}")
+        print(f"    {name:44s} {python:7.0f} / {'-' if backend is None else f'{backend:.0f}'}")
 
 
 def bench_parser() -> None:

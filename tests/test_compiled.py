@@ -110,6 +110,62 @@ def test_a_statement_without_a_limit_keeps_its_order_too():
     assert rows == compiled.rows(_all_titles, model=TreatmentPage, section_id=section.pk, slug="none")
 
 
+def _typed(*, section_id, slug):
+    pages = TreatmentPage.objects.filter(section_id=section_id).exclude(slug=slug).order_by("title")
+    return pages.values_list(
+        "section_id", "title", "published", "content_changed_at", "last_reviewed_at", "publish_at"
+    )
+
+
+def test_dates_times_booleans_and_keys_come_back_as_the_orm_gives_them():
+    section = SectionFactory(slug="one")
+    when = timezone.now().replace(microsecond=123456) - datetime.timedelta(days=3)
+    reviewed = datetime.date(2026, 2, 28)
+    TreatmentPageFactory(
+        section=section, title="Alpha", slug="alpha", published=True, content_changed_at=when,
+        last_reviewed_at=reviewed,
+    )  # fmt: skip
+    TreatmentPageFactory(section=section, title="Beta", slug="beta", published=False, last_reviewed_at=None)
+    values = {"section_id": section.pk, "slug": "none"}
+
+    (rows,) = compiled.row_sets((_typed,), model=TreatmentPage, **values)
+
+    assert rows == list(_typed(**values)), "every value equal to the ORM's, None included"
+    alpha, beta = rows
+    assert alpha[2] is True and beta[2] is False
+    assert alpha[3] == when and alpha[3].utcoffset() == datetime.timedelta(0)  # aware, to the microsecond
+    assert alpha[4] == reviewed and beta[4] is None and alpha[5] is None
+
+
+def _drafts(*, section_id, slug):
+    return TreatmentPage.objects.filter(section_id=section_id).exclude(slug=slug).values_list("pk", "draft")
+
+
 def test_columns_json_would_change_are_refused_when_compiled():
-    with pytest.raises(TypeError, match="content_changed_at"):
-        compiled.row_sets((_pages_in, 5), model=TreatmentPage, section_id=1, slug="x")
+    with pytest.raises(TypeError, match="draft"):
+        compiled.row_sets((_drafts,), model=TreatmentPage, section_id=1, slug="x")
+
+
+def _section_titles(*, section_id, **_others):
+    return TreatmentPage.objects.filter(section_id=section_id).order_by("title").values_list("title")
+
+
+def _with_slug(*, slug, **_others):
+    return TreatmentPage.objects.filter(slug=slug).values_list("title")
+
+
+def test_in_one_round_trip_each_value_need_reach_only_one_statement_but_one_it_must():
+    section = SectionFactory(slug="one")
+    TreatmentPageFactory(section=section, title="Alpha", slug="alpha")
+    titles, found = compiled.row_sets(
+        (_section_titles,), (_with_slug,), model=TreatmentPage, section_id=section.pk, slug="alpha"
+    )
+    assert titles == [("Alpha",)] and found == [("Alpha",)]
+    with pytest.raises(ValueError, match="slug"):
+        compiled.row_sets((_section_titles,), model=TreatmentPage, section_id=section.pk, slug="alpha")
+    with pytest.raises(ValueError, match="prefix"):  # rewritten by the ORM: never silently a constant
+        compiled.row_sets((_section_titles,), (_prefixed,), model=TreatmentPage, section_id=1, prefix="Al")
+
+
+def _prefixed(*, prefix, **_others):
+    return _rewritten(prefix=prefix)

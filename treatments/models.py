@@ -35,12 +35,19 @@ class SectionQuerySet(models.QuerySet):
 
     def ancestors_of(self, path: str) -> list["Section"]:
         """The sections above ``path`` (and itself), root first, in one query compiled once per depth."""
+        return self.ancestors_with(path)[0]
+
+    def ancestors_with(self, path: str, *statements: tuple, **values) -> tuple[list["Section"], list]:
+        """``ancestors_of(path)``, and the rows of other statements (``compiled.row_sets``, given
+        ``values``) in the same round trip: a reader's URL finds its sections and its page in one."""
         wanted = paths.ancestors(path)
         named = {f"path_{depth}": ancestor for depth, ancestor in enumerate(wanted)}
-        rows = compiled.rows(_section_rows, len(wanted), model=self.model, **named)
+        found, *others = compiled.row_sets(
+            (_section_rows, len(wanted)), *statements, model=self.model, **named, **values
+        )
         fields = _all_fields(self.model)
-        sections = [self.model.from_db(self.db, fields, row) for row in rows]
-        return sorted(sections, key=lambda s: s.path.count(paths.SEPARATOR))
+        sections = [self.model.from_db(self.db, fields, row) for row in found]
+        return sorted(sections, key=lambda s: s.path.count(paths.SEPARATOR)), others
 
     def at_path(self, path: str):
         return self.filter(path=path)
@@ -131,14 +138,16 @@ class TreatmentPageQuerySet(models.QuerySet):
         """The pages an editor means by ``name``: a path, or a bare slug that may match several sections."""
         return self.filter(**paths.page_lookup(name.strip(paths.SEPARATOR), any_section=True))
 
-    def for_reader(self, section, slug: str) -> "TreatmentPage | None":
-        """The published page ``slug`` of ``section`` as its reader's view needs it (with when refreshes
-        last checked it), or None: one query, its SQL compiled once (``compiled``)."""
-        found = compiled.rows(_reader_rows, model=self.model, section_id=section.pk, slug=slug)
-        if not found:
-            return None
-        *values, last_checked_at = found[0]
-        page = self.model.from_db(self.db, _all_fields(self.model), values)
+    # The published page at a section path and slug, as its reader's view needs it: its row without the
+    # draft (readers never see it), and when refreshes last checked it. ``paths.find`` runs it with the
+    # section lookup (``Section.objects.ancestors_with``), one statement per page kind, one round trip.
+    @staticmethod
+    def reader_statement() -> tuple:
+        return (_reader_rows,)
+
+    def from_reader_row(self, row: tuple, section) -> "TreatmentPage":
+        *values, last_checked_at = row
+        page = self.model.from_db(self.db, _reader_fields(self.model), values)
         page.section = section
         check = self.model._meta.get_field("refresh_check").related_model  # publications.PageCheck
         page.refresh_check = check(page=page, last_checked_at=last_checked_at)
@@ -257,13 +266,19 @@ def _all_fields(model) -> list[str]:
     return [field.attname for field in model._meta.concrete_fields]
 
 
-def _section_rows(depth, **named_paths):
-    return Section.objects.filter(path__in=named_paths.values()).values_list(*_all_fields(Section))
+def _section_rows(depth, **values):
+    """The sections at ``path_0`` … ``path_{depth-1}`` (``ancestors_with``: other values are others')."""
+    named = [values[f"path_{number}"] for number in range(depth)]
+    return Section.objects.filter(path__in=named).values_list(*_all_fields(Section))
 
 
-def _reader_rows(*, section_id, slug):
-    pages = TreatmentPage.objects.published().filter(section_id=section_id, slug=slug)
-    return pages.values_list(*_all_fields(TreatmentPage), "refresh_check__last_checked_at")
+def _reader_fields(model) -> list[str]:
+    return [name for name in _all_fields(model) if name != "draft"]
+
+
+def _reader_rows(*, section_path, slug, **_section_paths):
+    pages = TreatmentPage.objects.published().filter(section__path=section_path, slug=slug)
+    return pages.values_list(*_reader_fields(TreatmentPage), "refresh_check__last_checked_at")
 
 
 def _tag_rows(*, page_id):

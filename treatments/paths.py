@@ -179,23 +179,27 @@ class Moved:
 def find(path: str):
     """What a reader sees at ``path``: the section, else the published page, else ``Moved``, else None.
 
-    One query reads the section at ``path`` and every section above it; the node found carries them,
-    root first, as ``trail`` (its breadcrumb), so a section costs one query and a treatment page two.
-    Recorded moves are looked up only where the reader would otherwise get a 404, so live nodes win.
+    One query reads the section at ``path``, every section above it and, for each page kind, the page
+    that ``path`` would name; the node found carries its sections, root first, as ``trail`` (its
+    breadcrumb). Recorded moves are looked up only where the reader would otherwise get a 404, so live
+    nodes win.
     """
     from .models import Section
 
     if not is_well_formed(path):
         return None
-    sections = Section.objects.ancestors_of(path)
+    section_path, slug = split(path)
+    kinds = _page_kinds()
+    statements = [kind.objects.reader_statement() for kind in kinds]
+    sections, pages = Section.objects.ancestors_with(
+        path, *statements, section_path=section_path or "", slug=slug
+    )
     if sections and sections[-1].path == path:
         return _with_trail(sections[-1], sections[:-1])
-    section_path, slug = split(path)
     if section_path is not None and sections and sections[-1].path == section_path:
-        for kind in _page_kinds():
-            page = kind.objects.for_reader(sections[-1], slug)
-            if page is not None:
-                return _with_trail(page, sections)
+        for kind, rows in zip(kinds, pages, strict=True):
+            if rows:
+                return _with_trail(kind.objects.from_reader_row(rows[0], sections[-1]), sections)
     target = redirect_target(path)
     return Moved(target) if target is not None else None
 

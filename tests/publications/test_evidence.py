@@ -347,7 +347,7 @@ def test_a_page_without_publications_shows_no_chart_or_filters(client):
 @pytest.mark.parametrize("only", ["", "reviews", "free"])
 def test_filtered_lists_keep_the_query_count(client, django_assert_num_queries, only):
     page = listed_page()
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(3):
         assert client.get(f"{page.get_absolute_url()}?only={only}").status_code == 200
 
 

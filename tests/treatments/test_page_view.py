@@ -169,9 +169,9 @@ def test_page_renders_in_a_fixed_number_of_queries(client, django_assert_num_que
     WebResourceFactory.create_batch(entries, page=page)
     PageListingFactory.create_batch(entries, page=page)
     page.tags.add("cytokine", "immunotherapy")
-    # the sections on the path (the breadcrumb), the page, its publications (with the columns its JSON-LD
-    # needs), and in one round trip its tags, web resources and related pages
-    with django_assert_num_queries(4):
+    # the sections on the path (the breadcrumb) with the page, its publications (with the columns its
+    # JSON-LD needs), and in one round trip its tags, web resources and related pages
+    with django_assert_num_queries(3):
         response = client.get(page.get_absolute_url())
     assert response.status_code == 200
     assert response.content.decode().count('<li class="publication') == entries
