@@ -1,8 +1,11 @@
 """treatments.paths: the one owner of URL path rules (building, finding, clashes, reserved names, moves)."""
 
+import datetime
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import include, path
+from django.utils import timezone
 
 from tests.factories import SectionFactory, TreatmentPageFactory
 from treatments import paths
@@ -63,6 +66,32 @@ def test_find_is_what_a_reader_sees():
     assert paths.find("drugs/il-2") == page
     assert paths.find("drugs/draft") is None
     assert paths.find("drugs/../etc") is None
+
+
+@pytest.mark.django_db
+def test_find_reads_the_sections_and_the_page_in_one_query_as_the_orm_would(django_assert_num_queries):
+    """The page's row comes back as JSON with its sections (``compiled.row_sets``): every field must be
+    what the ORM gives, dates, times and booleans included."""
+    top = SectionFactory(slug="treatments", title="Treatments")
+    drugs = SectionFactory(parent=top, slug="drugs", title="Drugs")
+    page = TreatmentPageFactory(
+        section=drugs, slug="il-2", last_reviewed_at=datetime.date(2026, 2, 28),
+        list_refreshed_at=timezone.now().replace(microsecond=654321),
+    )  # fmt: skip
+    TreatmentPageFactory(section=top, slug="drugs", title="A page with a section's name")
+
+    with django_assert_num_queries(1):
+        found = paths.find("treatments/drugs/il-2")
+        trail = [(section.path, section.title) for section in found.trail]
+        assert found.section.pk == drugs.pk
+
+    assert trail == [("treatments", "Treatments"), ("treatments/drugs", "Drugs")]
+    stored = TreatmentPage.objects.get(pk=page.pk)
+    for field in TreatmentPage._meta.concrete_fields:
+        if field.attname != "draft":  # readers never see it: not read
+            assert getattr(found, field.attname) == getattr(stored, field.attname), field.attname
+    assert paths.find("treatments/drugs") == drugs, "a section wins over a page of the same path"
+    assert paths.find("treatments/il-2") is None, "a page answers in its own section only"
 
 
 @pytest.mark.django_db
