@@ -19,8 +19,9 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
+
+from scratch import use_scratch_state  # benchmarks/scratch.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = "/treatments/biological-therapies/interleukin-2/"
@@ -31,20 +32,8 @@ def configure() -> None:
     """The environment a run and its children share: set once by the parent, inherited by each child."""
     if os.environ.get("INSTRUCTIONS_CONFIGURED"):
         return
-    scratch = Path(tempfile.mkdtemp(prefix="cancerindex-instructions-"))
-    if url := os.environ.get("BENCHMARK_DATABASE_URL"):
-        os.environ.update(
-            DATABASE_URL=url,
-            REDIS_URL=os.environ.get("BENCHMARK_REDIS_URL", "redis://127.0.0.1:6379/13"),
-            SECRET_KEY="benchmark-only",  # noqa: S106 - a scratch database
-        )
-    else:
-        for name in ("DATABASE_URL", "REDIS_URL"):
-            os.environ.pop(name, None)
-        os.environ["SQLITE_PATH"] = str(scratch / "db.sqlite3")
+    use_scratch_state("cancerindex-instructions-")
     os.environ.update(
-        STATIC_ROOT=str(scratch / "static"),
-        DJANGO_SETTINGS_MODULE="cancerindex.settings",
         PAGE_CACHE="0",  # the render itself, not the page cache
         CONN_MAX_AGE="3600",  # one connection for the whole run, as a busy worker keeps it
         INSTRUCTIONS_CONFIGURED="1",

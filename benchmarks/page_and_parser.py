@@ -11,26 +11,15 @@ import io
 import os
 import statistics
 import sys
-import tempfile
 import time
 import tracemalloc
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cancerindex.settings")
-SCRATCH = Path(tempfile.mkdtemp(prefix="cancerindex-bench-"))
-if os.environ.get("BENCHMARK_DATABASE_URL"):
-    os.environ.update(
-        DATABASE_URL=os.environ["BENCHMARK_DATABASE_URL"],
-        REDIS_URL=os.environ.get("BENCHMARK_REDIS_URL", "redis://127.0.0.1:6379/13"),
-        SECRET_KEY="benchmark-only",  # noqa: S106 - a scratch database
-    )
-else:
-    for name in ("DATABASE_URL", "REDIS_URL"):
-        os.environ.pop(name, None)
-    os.environ["SQLITE_PATH"] = str(SCRATCH / "db.sqlite3")
-os.environ["STATIC_ROOT"] = str(SCRATCH / "static")
+from scratch import use_scratch_state  # noqa: E402 - benchmarks/scratch.py, beside this script
+
+use_scratch_state("cancerindex-bench-")
 os.environ.setdefault("PAGE_CACHE", "0")  # time the render itself, not the page cache (treatments/cache.py)
 
 import cputime  # noqa: E402 - benchmarks/cputime.py, beside this script
