@@ -4,6 +4,7 @@
 import io
 import logging
 import re
+import select
 
 import pytest
 from django.contrib.auth.models import User
@@ -186,6 +187,31 @@ def test_a_kept_connection_is_checked_without_a_round_trip():
     assert not connection.is_usable(), "a connection the server dropped is not"
     assert sent, "and it was asked, because the server's goodbye made the socket readable"
     connection.close()  # as the request cycle does with an unusable one
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_kept_connection_with_a_harmless_message_waiting_is_asked_and_kept():
+    """Something readable is not always a goodbye (here a notification): the check then asks the
+    server, and a connection that answers is kept."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the check is PostgreSQL's backend's: run with DATABASE_URL set (CI does)")
+    with connection.cursor() as cursor:
+        cursor.execute("LISTEN cancerindex_health_check")
+    pid = connection.connection.info.backend_pid
+    with _another_connection() as other:
+        other.execute("NOTIFY cancerindex_health_check")
+    poller = select.poll()
+    poller.register(connection.connection.pgconn.socket, select.POLLIN)
+    assert poller.poll(5000), "the notification arrived"
+    sent = []
+    connection.connection.execute = _counting(connection.connection.execute, sent)
+    connection.connection.cursor = _counting(connection.connection.cursor, sent)
+    try:
+        assert connection.is_usable()
+        assert sent, "asked, since something was waiting"
+        assert connection.connection.info.backend_pid == pid
+    finally:
+        connection.close()
 
 
 def _counting(method, calls):
