@@ -21,7 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from scratch import use_scratch_state  # benchmarks/scratch.py, beside this script
+from scratch import load_demo, use_scratch_state  # benchmarks/scratch.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = "/treatments/biological-therapies/interleukin-2/"
@@ -42,12 +42,9 @@ def configure() -> None:
 
 def prepare() -> None:
     import django
-    from django.core.management import call_command
 
     django.setup()
-    call_command("migrate", verbosity=0)
-    call_command("collectstatic", interactive=False, verbosity=0)
-    call_command("load_demo", verbosity=0, stdout=io.StringIO())
+    load_demo()
 
 
 def serve(requests: int) -> None:

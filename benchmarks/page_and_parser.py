@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from scratch import use_scratch_state  # noqa: E402 - benchmarks/scratch.py, beside this script
+from scratch import load_demo, use_scratch_state  # noqa: E402 - benchmarks/scratch.py, beside this script
 
 use_scratch_state("cancerindex-bench-")
 os.environ.setdefault("PAGE_CACHE", "0")  # time the render itself, not the page cache (treatments/cache.py)
@@ -27,7 +27,6 @@ import django  # noqa: E402
 
 django.setup()
 
-from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 
@@ -38,9 +37,7 @@ FIXTURES = ROOT / "tests" / "fixtures" / "pubmed" / "efetch"
 
 
 def bench_page(requests: int) -> None:
-    call_command("migrate", verbosity=0)
-    call_command("collectstatic", interactive=False, verbosity=0)
-    call_command("load_demo", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
+    load_demo()
     client = Client(HTTP_HOST="127.0.0.1")
     queries = []
     with connection.execute_wrapper(lambda execute, sql, *args: queries.append(sql) or execute(sql, *args)):
@@ -95,7 +92,9 @@ def bench_parts(requests: int) -> None:
         "whole request (WSGI, no server)": lambda: b"".join(wsgi(dict(environ), lambda *_: None)),
         "  finding the page (paths.find, one query)": lambda: paths.find(path),
         "  the list (publications_listed)": lambda: views.publications_listed(page, as_of),
-        "  tags, links, related (one query)": lambda: TreatmentPage.objects.reader_extras(page),
+        "  tags, links, related (one query)": lambda: TreatmentPage.objects.reader_extras(
+            page, related=views.RELATED_PAGES
+        ),
         "  the template alone": lambda: template.render(context, request),
     }
     print("  CPU per call, µs: this process / its PostgreSQL backend")

@@ -22,3 +22,14 @@ def use_scratch_state(prefix: str) -> Path:
     os.environ["STATIC_ROOT"] = str(scratch / "static")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cancerindex.settings")
     return scratch
+
+
+def load_demo() -> None:
+    """The scratch database migrated, the static files collected and the demo pages loaded (Django set up)."""
+    import io
+
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    call_command("load_demo", verbosity=0, stdout=io.StringIO())
