@@ -51,10 +51,12 @@ def build_response(count: int, path: Path) -> int:
     """One efetch response of ``count`` articles with distinct PMIDs; returns its size in bytes."""
     from lxml import etree
 
-    from publications.pubmed import parse_efetch
-
+    # The articles as NCBI sent them, reference lists and all (a record's source_xml has none).
     articles = [
-        r.source_xml for f in sorted(FIXTURES.glob("*.xml")) for r in parse_efetch(f.read_bytes()).records
+        etree.tostring(article)
+        for f in sorted(FIXTURES.glob("*.xml"))
+        for article in etree.fromstring(f.read_bytes(), etree.XMLParser(load_dtd=False, no_network=True))
+        if article.tag in ("PubmedArticle", "PubmedBookArticle")
     ]
     with path.open("wb") as out:
         out.write(HEAD)

@@ -417,7 +417,9 @@ class Publication(models.Model):
         blank=True,
         help_text="PubMed's links to other papers: errata, comments, updates, retractions.",
     )
-    source_xml = models.TextField(blank=True, help_text="The PubMed record this was built from.")
+    source_xml = models.TextField(
+        blank=True, help_text="The PubMed record this was built from (without the list of works it cites)."
+    )
     rendered_entry = models.TextField(
         blank=True,
         editable=False,

@@ -29,6 +29,7 @@ from publications.pubmed.records import (
     PubmedRecord,
     SearchResult,
 )
+from publications.pubmed.trim import TrimmedReader, without_reference_lists
 
 _MATHML_NS = "http://www.w3.org/1998/Math/MathML"
 _MATHML_PREFIX = f"{{{_MATHML_NS}}}"
@@ -52,7 +53,11 @@ class _ArticleProblem(Exception):
 
 
 def parse_efetch(data: bytes, *, max_bytes: int = MAX_RESPONSE_BYTES) -> ParseResult:
-    """Parse a PubMed efetch response (a PubmedArticleSet) into records, deletions and problems."""
+    """Parse a PubMed efetch response (a PubmedArticleSet) into records, deletions and problems.
+
+    Articles' reference lists are cut out before lxml reads them (``trim`` says why): no record holds
+    them, nor its ``source_xml``.
+    """
     root = _parse_document(data, max_bytes, ("PubmedArticleSet",))
     result = ParseResult()
     for element in root.iterchildren(tag=etree.Element):
@@ -72,10 +77,11 @@ def iter_efetch(source, *, result: ParseResult | None = None) -> Iterator[Pubmed
     Memory stays flat: each article is read, turned into a record and freed before the next, so a
     10,000-record efetch never becomes one tree. Same safety as ``parse_efetch`` (no DTD, no network,
     no entity expansion, entity declarations refused); bad articles and deleted PMIDs go to ``result``.
+    Reference lists are cut out as the bytes are read (``trim``), as ``parse_efetch`` does.
     """
     result = ParseResult() if result is None else result
     events = etree.iterparse(
-        source, events=("end",), tag=("PubmedArticle", "PubmedBookArticle", "DeleteCitation"),
+        TrimmedReader(source), events=("end",), tag=("PubmedArticle", "PubmedBookArticle", "DeleteCitation"),
         resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=True,
         remove_pis=True,
     )  # fmt: skip
@@ -154,7 +160,7 @@ def _parse_document(data: bytes, max_bytes: int, expected_roots: tuple[str, ...]
     if len(data) > max_bytes:
         raise ResponseTooLarge(f"The response ({len(data):,} bytes)", max_bytes)
     try:
-        root = etree.fromstring(data, _xml_parser())
+        root = etree.fromstring(without_reference_lists(data), _xml_parser())
     except etree.XMLSyntaxError as exc:
         raise MalformedResponse(f"not well-formed XML ({exc}): {_snippet(data)}") from exc
     _refuse_entity_declarations(root)

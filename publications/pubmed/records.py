@@ -62,7 +62,7 @@ class PubmedRecord:
     # Links NLM records to other papers (retraction, erratum, comment, update...), as
     # {"type": "ErratumIn", "pmid": 123 or None, "source": "Cell Rep. 2022 ..."}; not "Cites" (references).
     comments_corrections: list[dict] = field(default_factory=list)
-    source_xml: str = ""  # the article element, serialized, for re-parsing later
+    source_xml: str = ""  # the article element without its reference list (pubmed.trim), for re-parsing later
 
     def as_json(self) -> dict:
         data = asdict(self)
