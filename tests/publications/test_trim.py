@@ -8,16 +8,14 @@ document the cut cannot make sense of is still refused, never read as a shorter 
 
 import dataclasses
 import io
-from pathlib import Path
 
 import pytest
 from lxml import etree
 
 from publications.pubmed import MalformedResponse, iter_efetch, parse_efetch
 from publications.pubmed.trim import ReferenceListTrimmer, TrimmedReader, without_reference_lists
-from tests.publications.test_parser import DOCTYPE, article, article_set
+from tests.publications.test_parser import DOCTYPE, EFETCH_FILES, article, article_set
 
-EFETCH_FILES = sorted((Path(__file__).resolve().parent.parent / "fixtures" / "pubmed" / "efetch").glob("*.xml"))
 WITH_REFERENCES = [path for path in EFETCH_FILES if b"<ReferenceList" in path.read_bytes()]
 
 REFERENCES = (
