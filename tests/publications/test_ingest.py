@@ -16,7 +16,7 @@ from publications.models import Publication, PublicationQuerySet, record_digest
 from publications.pubmed import parse_efetch
 from publications.pubmed.errors import MalformedResponse
 from publications.pubmed.parser import iter_efetch, parse_article_xml
-from publications.pubmed.records import ParseResult, PubmedRecord
+from publications.pubmed.records import AbstractSection, Author, ParseResult, PubmedRecord
 
 EFETCH = Path(__file__).resolve().parents[1] / "fixtures" / "pubmed" / "efetch"
 FILES = sorted(EFETCH.glob("*.xml"))
@@ -361,6 +361,31 @@ def test_postgresql_stores_every_column_as_the_orm_reads_it_back():
     expected = built(record)
     for name in Publication.hashed_fields():
         assert getattr(stored, name) == getattr(expected, name), name
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the binary COPY runs on PostgreSQL only")
+def test_postgresql_copies_json_columns_as_the_orm_writes_them():
+    """The COPY's JSON (psycopg's jsonb dumper) and the ORM's (JSONField) store the same values, whatever
+    the text."""
+    (record,) = records(1, start=44_200_000)
+    odd = 'Ünïcödé "quoted" \\back\\slash \u2028 line\tsep 中文 😀'
+    record = dataclasses.replace(
+        record,
+        abstract=[AbstractSection(text=odd, label=odd)],
+        authors=[Author(last_name=odd, initials="Ü")],
+        publication_types=[odd, "Journal Article"],
+        dates={**record.dates, "odd": "2020-01-02"},
+        retraction_notices=[odd],
+    )
+    Publication.objects.store_records([record])
+    copied = Publication.objects.get(pmid=record.pmid)
+    by_orm = built(dataclasses.replace(record, pmid=44_200_001))
+    by_orm.save()
+    by_orm.refresh_from_db()
+    for name in ("authors", "abstract", "publication_types", "dates", "retraction_notices"):
+        assert getattr(copied, name) == getattr(by_orm, name), name
+    assert copied.abstract[0]["text"] == odd and copied.authors[0]["last_name"] == odd
 
 
 @pytest.mark.django_db
