@@ -104,6 +104,23 @@ def test_the_second_request_is_served_from_the_cache_without_a_query(treatment, 
     assert b"Interleukin 2" in get(treatment.get_absolute_url()).content  # plain, for readers without gzip
 
 
+def test_a_hit_carries_the_headers_of_the_render_it_copies(treatment):
+    """Every header a render sent (security, policy, type, language...) comes with each copy; only the
+    cache's own say which copy it is, and one copy's headers never reach another."""
+    miss = get(treatment.get_absolute_url(), **READER_HEADERS)
+    hits = [get(treatment.get_absolute_url(), **READER_HEADERS) for _ in range(2)]
+    assert miss["X-Page-Cache"] == "MISS" and [hit["X-Page-Cache"] for hit in hits] == ["HIT", "HIT"]
+    own = {"x-page-cache", "date"}
+    expected = {k.lower(): v for k, v in miss.items() if k.lower() not in own}
+    assert "content-security-policy" in expected and "x-content-type-options" in expected
+    for hit in hits:
+        assert {k.lower(): v for k, v in hit.items() if k.lower() not in own} == expected
+    hits[0]["X-Extra"] = "one reader's"  # what a middleware might add to one response
+    plain = get(treatment.get_absolute_url())
+    assert plain["X-Page-Cache"] == "HIT" and "X-Extra" not in plain and "Content-Encoding" not in plain
+    assert int(plain["Content-Length"]) == len(plain.content) > int(hits[1]["Content-Length"])
+
+
 @pytest.mark.parametrize(
     ("accept_encoding", "encoding"),
     [
