@@ -10,6 +10,8 @@ import dataclasses
 import io
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from publications.pubmed import MalformedResponse, iter_efetch, parse_efetch
@@ -35,7 +37,13 @@ def removed_by_lxml(data: bytes) -> bytes:
     """The oracle: the document parsed whole by lxml, its ReferenceList elements removed, canonicalized."""
     root = etree.fromstring(data, etree.XMLParser(load_dtd=False, no_network=True, remove_comments=True))
     for element in list(root.iter("ReferenceList")):
-        element.getparent().remove(element)
+        parent, previous = element.getparent(), element.getprevious()
+        if element.tail:  # lxml's remove takes the text after the element too; the cut keeps it
+            if previous is not None:
+                previous.tail = (previous.tail or "") + element.tail
+            else:
+                parent.text = (parent.text or "") + element.tail
+        parent.remove(element)
     return canonical(etree.tostring(root))
 
 
@@ -187,3 +195,38 @@ def test_a_list_after_the_name_as_text_is_still_cut():
     assert b"Its ReferenceList, as text." in trimmed
     assert b"<ReferenceList" not in trimmed
     assert b"11111111" not in trimmed
+
+
+# Any document built from the pieces that could fool the cut, in chunks of any size
+
+TRICKY_TEXT = st.sampled_from(
+    ["x", " ", "ReferenceList", "<ReferenceList>", "</ReferenceList >", "<ReferenceList/>", "<", ">", "/"]
+)
+_piece_text = st.lists(TRICKY_TEXT, max_size=4).map("".join)
+
+
+def _list_of(children):
+    start = st.sampled_from(["<ReferenceList>", '<ReferenceList Type="a>b/">', "<ReferenceList\n>"])
+    full = st.tuples(start, st.lists(children, max_size=3)).map(
+        lambda parts: parts[0] + "".join(parts[1]) + "</ReferenceList>"
+    )
+    return st.one_of(full, st.just("<ReferenceList />"))
+
+
+_leaf = st.one_of(
+    st.sampled_from(["plain text", "ReferenceList as text", "&lt;ReferenceList&gt;", "<Kept>k</Kept>"]),
+    _piece_text.map(lambda text: f"<!--{text}-->"),
+    _piece_text.map(lambda text: f"<![CDATA[{text}]]>"),
+    _piece_text.map(lambda text: f"<?note {text}?>"),
+)
+_item = st.recursive(_leaf, lambda children: st.one_of(_list_of(children), children), max_leaves=12)
+documents = st.lists(_item, max_size=8).map(lambda items: f"<Root>{''.join(items)}</Root>".encode())
+
+
+@settings(max_examples=300, deadline=None)
+@given(document=documents, size=st.integers(min_value=1, max_value=40))
+def test_any_document_is_cut_as_lxml_would_remove_its_lists_whatever_the_chunks(document, size):
+    whole = without_reference_lists(document)
+    reader = TrimmedReader(io.BytesIO(document), chunk_size=size)
+    assert b"".join(iter(lambda: reader.read(size), b"")) == whole
+    assert canonical(whole) == removed_by_lxml(document)
