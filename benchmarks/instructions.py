@@ -131,7 +131,10 @@ def main() -> None:
         import django
 
         django.setup()
-        serve(args.child) if args.child is not None else store(args.child_ingest)
+        if args.child is not None:
+            serve(args.child)
+        else:
+            store(args.child_ingest)
         return
     if not shutil.which("valgrind"):
         raise SystemExit("needs Valgrind: apt-get install valgrind")
