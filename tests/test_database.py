@@ -2,6 +2,7 @@
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 pytestmark = pytest.mark.django_db
 
@@ -61,3 +62,28 @@ def _updates_counted() -> tuple[int, int]:
             " WHERE relname = 'publications_publication'"
         )
         return cursor.fetchone() or (0, 0)
+
+
+def test_psycopg_remembers_the_conversion_of_every_statement_a_treatment_page_runs(client):
+    """A statement longer than psycopg's limit was converted again on every request (4% of a page's
+    instructions): each statement the page runs fits the limit our backend raises (cancerindex/postgresql)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("psycopg's statement memory is PostgreSQL's")
+    from psycopg import _queries
+
+    from cancerindex.postgresql.base import STATEMENT_CACHE_LENGTH
+    from tests.factories import PageListingFactory, TreatmentPageFactory
+
+    page = TreatmentPageFactory()
+    PageListingFactory.create_batch(3, page=page)
+    client.get(page.get_absolute_url())  # compiled statements built
+    _queries._query2pg.cache_clear()
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(page.get_absolute_url()).status_code == 200
+        assert client.get(page.get_absolute_url()).status_code == 200
+    assert _queries.MAX_CACHED_STATEMENT_LENGTH == STATEMENT_CACHE_LENGTH
+    longest = max(len(query["sql"].encode()) for query in queries.captured_queries)
+    assert 4096 < longest <= STATEMENT_CACHE_LENGTH  # the extras statement: over psycopg's own limit
+    converted = _queries._query2pg.cache_info()
+    assert converted.misses == len(queries) // 2  # each statement converted once, on the first request
+    assert converted.hits == len(queries) // 2

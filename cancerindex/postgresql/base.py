@@ -6,13 +6,25 @@ replaced instead of failing a reader's request. That round trip was one of a tre
 a tenth of its CPU. A server that drops a connection says so first (a FATAL message, then the close),
 so the socket turns readable: an idle connection whose socket has nothing to read is still usable.
 Only when something has arrived (that goodbye, or a harmless notice) is ``SELECT 1`` asked as before.
+
+It also lets psycopg remember the conversion of longer statements (``STATEMENT_CACHE_LENGTH``).
 """
 
 import select
 
 import psycopg
 from django.db.backends.postgresql import base
-from psycopg import pq
+from psycopg import _queries, pq
+
+# psycopg turns a statement's %s placeholders into $1, $2... once per distinct statement and remembers
+# it, but only for statements up to 4,096 bytes, to keep an ORM's one-off bulk INSERTs out of its
+# memory (128 statements). The treatment page's tags, links and related pages are one statement of
+# 4.7 KB, compiled once per process (``cancerindex.compiled``), which it converted again on every
+# request: 4% of an uncached page's instructions. 16 KB takes in every statement a page runs; a bulk
+# INSERT of a batch is far longer, or has more than 50 parameters, and is still left out. The name is
+# psycopg's (pinned in requirements.txt); tests/test_database.py fails if it ever goes.
+STATEMENT_CACHE_LENGTH = 16_384
+_queries.MAX_CACHED_STATEMENT_LENGTH = max(_queries.MAX_CACHED_STATEMENT_LENGTH, STATEMENT_CACHE_LENGTH)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
