@@ -4,6 +4,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from tests.postgresql import updates_counted
+
 pytestmark = pytest.mark.django_db
 
 
@@ -47,21 +49,10 @@ def test_a_publication_refetched_unchanged_is_updated_in_place_without_touching_
             "SELECT (ctid::text::point)[0] FROM publications_publication WHERE id = %s", [later[-1].pk]
         )
         assert cursor.fetchone()[0] > 0  # the first page is as full as inserts make it
-    before = _updates_counted()
+    before = updates_counted()
     Publication.objects.filter(pk=first.pk).update(updated_at=timezone.now())
-    updates, hot = (after - was for after, was in zip(_updates_counted(), before, strict=True))
+    updates, hot = (after - was for after, was in zip(updates_counted(), before, strict=True))
     assert (updates, hot) == (1, 1)
-
-
-def _updates_counted() -> tuple[int, int]:
-    """Row updates, and HOT ones, this backend has counted on publications and not yet flushed (since
-    PostgreSQL 15 that may include earlier transactions': compare before and after)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables"
-            " WHERE relname = 'publications_publication'"
-        )
-        return cursor.fetchone() or (0, 0)
 
 
 def test_psycopg_remembers_the_conversion_of_every_statement_a_treatment_page_runs(client):

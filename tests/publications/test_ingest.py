@@ -17,6 +17,7 @@ from publications.pubmed import parse_efetch
 from publications.pubmed.errors import MalformedResponse
 from publications.pubmed.parser import iter_efetch, parse_article_xml
 from publications.pubmed.records import AbstractSection, Author, ParseResult, PubmedRecord
+from tests.postgresql import toast_rows_written, updates_counted
 
 EFETCH = Path(__file__).resolve().parents[1] / "fixtures" / "pubmed" / "efetch"
 FILES = sorted(EFETCH.glob("*.xml"))
@@ -273,7 +274,6 @@ def test_a_rewrite_that_leaves_every_indexed_column_as_it_was_writes_no_index_en
     they were: a value equal to the stored one keeps it, so the update is HOT (no to_tsvector, no index
     entry) and long values are not compressed and stored again. What changed is written all the same."""
     from publications import models
-    from tests.test_database import _updates_counted
 
     (record,) = records(1, start=44_650_000)
     # An abstract too long to stay in the row (stored aside, in TOAST), as PubMed's longest are.
@@ -283,11 +283,11 @@ def test_a_rewrite_that_leaves_every_indexed_column_as_it_was_writes_no_index_en
     stored = Publication.objects.values("source_xml", "rendered_entry").get(pmid=record.pmid)
     monkeypatch.setattr(models, "_build_fingerprint", lambda: b"the next deploy")
     revised = dataclasses.replace(record, dates={**record.dates, "revised_record": "2026-11-26"})
-    before, toasted = _updates_counted(), _toast_rows_written()
+    before, toasted = updates_counted(), toast_rows_written()
     assert Publication.objects.store_records([revised]) == 0
-    updates, hot = (after - was for after, was in zip(_updates_counted(), before, strict=True))
+    updates, hot = (after - was for after, was in zip(updates_counted(), before, strict=True))
     assert (updates, hot) == (1, 1)
-    assert _toast_rows_written() == toasted  # the abstract kept where it was, not stored again
+    assert toast_rows_written() == toasted  # the abstract kept where it was, not stored again
     row = Publication.objects.get(pmid=record.pmid)
     assert row.dates["revised_record"] == "2026-11-26"
     assert row.content_hash == record_digest(revised)
@@ -296,16 +296,6 @@ def test_a_rewrite_that_leaves_every_indexed_column_as_it_was_writes_no_index_en
     Publication.objects.store_records([dataclasses.replace(revised, title="A new <i>title</i>")])
     row = Publication.objects.get(pmid=record.pmid)
     assert row.title == "A new <i>title</i>" and "A new <i>title</i>" in row.rendered_entry
-
-
-def _toast_rows_written() -> int:
-    """Rows this transaction has written to the publications' TOAST table (long values kept aside)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT n_tup_ins FROM pg_stat_xact_all_tables WHERE relid ="
-            " (SELECT reltoastrelid FROM pg_class WHERE relname = 'publications_publication')"
-        )
-        return cursor.fetchone()[0]
 
 
 @pytest.mark.django_db
