@@ -5,6 +5,7 @@ The table's rows are: target req/s ratio p50_ms p99_ms non2xx bytes. A goal whos
 from the run is said to be not measured, never guessed.
 """
 
+import os
 import sys
 
 GOALS = [
@@ -48,11 +49,32 @@ def verdict(rows, measured, reference, min_ratio, max_p99):
     return f"{'MET' if met else 'NOT MET'}: {text}"
 
 
+def page_work(rows, cores: int) -> str | None:
+    """What the uncached page itself costs, beside the site's stack answering the same bytes (``django``):
+    core-milliseconds a request (cores / req/s, every core busy under wrk), and what the uncached goal
+    leaves for it. None unless the run has the site, its stack alone and the peer."""
+    if not {"site", "django", "wagtail"} <= rows.keys():
+        return None
+    goal_ratio = GOALS[0][3]
+    stack, site = cores * 1000 / rows["django"]["rps"], cores * 1000 / rows["site"]["rps"]
+    budget = cores * 1000 / (goal_ratio * rows["wagtail"]["rps"]) - stack
+    text = (
+        f"the site's stack alone (django) {rows['django']['rps']:.0f} req/s, "
+        f"{rows['django']['rps'] / rows['wagtail']['rps']:.1f}x the peer: {stack:.2f} ms of the {cores} "
+        f"cores a request; the page's own work (queries, PostgreSQL, template) {site - stack:.2f} ms more"
+    )
+    if budget <= 0:
+        return f"{text}; {goal_ratio:g}x the peer is beyond the stack alone"
+    return f"{text}; {goal_ratio:g}x the peer leaves it {budget:.2f} ms ({(site - stack) / budget:.1f}x less)"
+
+
 def main(path):
     rows = read_table(path)
     print("\ngoals (ratios from this one run):")
     for name, measured, reference, min_ratio, max_p99 in GOALS:
         print(f"  {name:40s} {verdict(rows, measured, reference, min_ratio, max_p99)}")
+    if work := page_work(rows, os.cpu_count() or 1):
+        print(f"\nwhere the uncached page's time goes: {work}")
 
 
 if __name__ == "__main__":

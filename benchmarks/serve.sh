@@ -7,6 +7,8 @@
 #   nginx    nginx serving the site page's bytes as a static file (the limit)        ../shared/bench/nginx-static.sh
 #   floor    bare gunicorn (2 sync workers) returning the same bytes (the Python floor) ../shared/bench/wsgi-floor.sh
 #   wagtail  the Wagtail peer with an equivalent page                             ../shared/bench/peer-wagtail/setup.sh
+#   django   the site's own stack (settings, middleware, gunicorn) answering the page's saved bytes from memory,
+#            none of the page's work (benchmarks/django_floor): what the uncached page costs is its gap to this
 # then runs compare.sh (wrk) against each and prints every goal's ratio. Figures, never assertions.
 #
 # The cached goals are measured when their pieces are there. The Django (Redis) page cache is switched by
@@ -16,7 +18,7 @@
 # already running, instead of starting Varnish).
 # Environment: SECS (10), CONNS (32), THREADS (2), BENCH_DIR (/work/shared/bench), PG (postgres@127.0.0.1:5432),
 # REDIS (redis://127.0.0.1:6379). Ports: 8940 (site), 8941 (site, page cache), 8942 (Varnish), 8960 (wagtail),
-# 8961 (floor), 8970 (nginx).
+# 8943 (django), 8961 (floor), 8970 (nginx).
 # Needs: apt-get install -y nginx-light wrk bc (and curl, psql, redis-cli; PostgreSQL and Redis running).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -86,7 +88,10 @@ NGINX=$("$BENCH/nginx-static.sh" "$SITE" 8970)
 WAGTAIL=$(env -u DATABASE_URL -u REDIS_URL -u CACHE_URL -u SECRET_KEY -u STATIC_ROOT -u DEBUG \
   "$BENCH/peer-wagtail/setup.sh" 8960 | tail -1)
 FLOOR=$(GUNICORN_VENV=/tmp/bench-wagtail/venv "$BENCH/wsgi-floor.sh" "$SITE" 8961)
-targets=(nginx="$NGINX" floor="$FLOOR" site="$SITE" wagtail="$WAGTAIL")
+curl -sf "$SITE" -o "$RUN/page.html"
+start_site site-django 8943 $UNCACHED PYTHONPATH=benchmarks DJANGO_SETTINGS_MODULE=django_floor.settings \
+  FLOOR_PAGE="$RUN/page.html"
+targets=(nginx="$NGINX" floor="$FLOOR" django="http://127.0.0.1:8943$PAGE" site="$SITE" wagtail="$WAGTAIL")
 [ -n "${SITE_CACHE_ENV:-}" ] && targets+=(site-cached="http://127.0.0.1:8941$PAGE")
 [ -n "${EDGE_URL:-}" ] && targets+=(edge="$EDGE_URL")
 
