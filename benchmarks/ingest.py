@@ -280,6 +280,7 @@ def report(records: int, pg: str, scratch: Path) -> None:
         server_cpu = f"{server / count * 1e6:5.0f}" if server is not None and "store" in name else "    -"
         print(f"  {name:40s} {count / seconds:9,.0f}  {count / seconds / limit:13.3f}  "
               f"{cpu / count * 1e6:5.0f}, {server_cpu}")  # fmt: skip
+    print_ceiling(next(row for row in rows if "all new" in row[0]))
     peaks = []
     for path in (small, medium, big):
         Publication.objects.all().delete()
@@ -292,6 +293,22 @@ def report(records: int, pg: str, scratch: Path) -> None:
     print(f"peak memory of a fresh process refreshing (efetch over HTTP from the fake E-utilities, records "
           f"spooled, then stored): {counts[0]:,} records {peaks[0]:.0f} MB; {counts[1]:,} records "
           f"{peaks[1]:.0f} MB; {counts[2]:,} records {peaks[2]:.0f} MB")  # fmt: skip
+
+
+GOAL = 2_000  # new records a second (issue 9)
+
+
+def print_ceiling(row) -> None:
+    """What this machine's cores allow new records at most, whatever runs in parallel: the CPU a record
+    costs our process and PostgreSQL together, every core busy with nothing else."""
+    _, count, _, cpu, server = row
+    if server is None:
+        return
+    cores, total = os.cpu_count() or 1, (cpu + server) / count * 1e6
+    print(
+        f"  all new: {total:,.0f} µs of CPU a record in all; {cores} cores allow {cores * 1e6 / total:,.0f} "
+        f"records/s at most, every core busy; {GOAL:,}/s needs {cores * 1e6 / GOAL:,.0f} µs or less"
+    )
 
 
 def main() -> None:
