@@ -2,8 +2,8 @@
 
 Readers' pages (views marked ``@reader_page``: home, sections, treatment pages) are the same for every
 anonymous reader, so ``PageCacheMiddleware`` keeps each one's response, plain, gzipped and in brotli, in the
-Django cache (Redis in production, local memory when embedded) under a key per URL (path and query
-string) and ``PAGE_CACHE_VERSION``. A request with a session cookie (signed-in staff) never reads nor
+Django cache (Redis in production, local memory when embedded) under a key per URL (scheme, host, path and
+query string: the page's absolute URLs are built from them) and ``PAGE_CACHE_VERSION``. A request with a session cookie (signed-in staff) never reads nor
 feeds it, and gets ``Cache-Control: private, no-store``.
 
 Purging marks entries stale instead of deleting them: every entry records the generation of its path
@@ -229,8 +229,15 @@ def _generation_key(path: str) -> str:
 
 
 def _keys(request) -> tuple[str, str, str]:
-    """The entry's key (path and query string), its path's generation, and the site's generation."""
-    return _keys_for(request.get_full_path(), request.path, settings.PAGE_CACHE_VERSION)
+    """The entry's key, its path's generation, and the site's generation.
+
+    The entry's key is the whole URL, scheme and host as the request gave them (``build_absolute_uri``,
+    from which the page's canonical, Open Graph and JSON-LD URLs, the sitemap and the feeds are built):
+    keyed by path alone, one request with another ``Host`` that ALLOWED_HOSTS accepts (another port or
+    case, a trailing dot, or any host when embedded) stored its URLs for every reader. A purge is by
+    path, so it reaches every host's copy.
+    """
+    return _keys_for(request.build_absolute_uri(), request.path, settings.PAGE_CACHE_VERSION)
 
 
 @functools.lru_cache(maxsize=4096)  # three SHA-256 digests a request were a tenth of a hit's CPU

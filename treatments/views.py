@@ -295,7 +295,10 @@ def _same_site(request) -> bool:
     source = request.headers.get("Origin") or request.headers.get("Referer")
     if not source:
         return True
-    parts = urlsplit(source)
+    try:
+        parts = urlsplit(source)
+    except ValueError:  # not a URL ("http://[", a broken IPv6 address): no page of ours sent it
+        return False
     origin = f"{parts.scheme}://{parts.netloc}"
     return origin == f"{request.scheme}://{request.get_host()}" or origin in settings.CSRF_TRUSTED_ORIGINS
 

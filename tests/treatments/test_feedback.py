@@ -179,7 +179,14 @@ def test_votes_are_per_page():
 
 
 @pytest.mark.parametrize(
-    "header", [{"origin": "https://evil.example"}, {"origin": "null"}, {"referer": "https://evil.example/x"}]
+    "header",
+    [
+        {"origin": "https://evil.example"},
+        {"origin": "null"},
+        {"referer": "https://evil.example/x"},
+        {"origin": "http://["},  # not a URL at all: refused, not a server error
+        {"referer": "http://[::1"},
+    ],
 )
 def test_a_vote_sent_from_another_site_is_refused(header):
     page = TreatmentPageFactory()
