@@ -3,8 +3,8 @@
 Readers' pages (views marked ``@reader_page``: home, sections, treatment pages) are the same for every
 anonymous reader, so ``PageCacheMiddleware`` keeps each one's response, plain, gzipped and in brotli, in the
 Django cache (Redis in production, local memory when embedded) under a key per URL (scheme, host, path and
-query string: the page's absolute URLs are built from them) and ``PAGE_CACHE_VERSION``. A request with a session cookie (signed-in staff) never reads nor
-feeds it, and gets ``Cache-Control: private, no-store``.
+query string: the page's absolute URLs are built from them) and ``PAGE_CACHE_VERSION``. A request with a
+session cookie (signed-in staff) never reads nor feeds it, and gets ``Cache-Control: private, no-store``.
 
 Purging marks entries stale instead of deleting them: every entry records the generation of its path
 and the site-wide generation it was rendered under, and a purge sets new ones. A stale entry then

@@ -472,3 +472,27 @@ def test_a_cache_that_is_down_serves_the_page_uncached(treatment, monkeypatch):
     monkeypatch.setattr(cache, "_cache", lambda: type("Down", (), {"get_many": down})())
     response = get(treatment.get_absolute_url())
     assert response.status_code == 200 and "X-Page-Cache" not in response
+
+
+def test_another_host_the_site_accepts_never_puts_its_urls_in_every_readers_copy(
+    treatment, settings, django_capture_on_commit_callbacks
+):
+    """Django accepts a listed host with another port, case or a trailing dot; the copy one such request
+    stored (its canonical URL, JSON-LD, sitemap and feed links all built from the Host) was served to
+    every reader. Each host's copy is its own; a purge still reaches them all."""
+    settings.ALLOWED_HOSTS = ["cancerindex.org"]
+    reader = Client(headers={"host": "cancerindex.org"})
+    odd = Client(headers={"host": "CancerIndex.ORG:8443"})
+    for url in [treatment.get_absolute_url(), "/robots.txt", "/sitemap.xml", "/feeds/site.atom"]:
+        assert b"http://CancerIndex.ORG:8443/" in odd.get(url).content, url  # its own copy, as it asked
+        response = reader.get(url)
+        assert response.status_code == 200, url
+        assert b"8443" not in response.content and b"CancerIndex.ORG" not in response.content, url
+        assert b"http://cancerindex.org/" in response.content, url
+    assert reader.get(treatment.get_absolute_url())["X-Page-Cache"] == "HIT"
+    with django_capture_on_commit_callbacks(execute=True):
+        workflow.save_draft(treatment, {**workflow.content_of(treatment), "title": "Aldesleukin"})
+        workflow.publish(treatment)
+    for client in (reader, odd):
+        response = client.get(treatment.get_absolute_url())
+        assert response["X-Page-Cache"] == "MISS" and b"Aldesleukin" in response.content
