@@ -8,6 +8,7 @@ fixed number of queries whatever the size. The views are readers' pages, cached 
 pages themselves and purged with them (``cache.urls_for``).
 """
 
+import re
 from html import escape
 
 from django.contrib.syndication.views import Feed
@@ -25,8 +26,30 @@ SITE_FEED_SIZE = 50  # the newest entries across the site
 ENTRY_ID = "tag:cancerindex.org,1996:listing/{pk}"
 
 
-class _Dated:
-    """An empty feed is dated by what it is of (the page's last change), not by the time it was served."""
+# What XML 1.0 cannot carry, even escaped: C0 controls but tab, newline and return, lone surrogates,
+# U+FFFE and U+FFFF. An editor's paste from a word processor brings a vertical tab (its line break).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(value):
+    """``value`` with what XML cannot carry dropped (a control character becomes a space); other
+    values as they are. Django's feed writer refuses such a character with a server error."""
+    if isinstance(value, str):
+        return _NOT_XML.sub(" ", value)
+    if isinstance(value, list | tuple):
+        return [xml_text(item) for item in value]
+    return value
+
+
+class _Generator:
+    """What both formats' writers do: every text XML-safe (``xml_text``); an empty feed dated by what it
+    is of (the page's last change), not by the time it was served."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*map(xml_text, args), **{key: xml_text(value) for key, value in kwargs.items()})
+
+    def add_item(self, *args, **kwargs):
+        super().add_item(*map(xml_text, args), **{key: xml_text(value) for key, value in kwargs.items()})
 
     def latest_post_date(self):
         if not self.items and self.feed.get("updated") is not None:
@@ -34,11 +57,11 @@ class _Dated:
         return super().latest_post_date()
 
 
-class AtomFeed(_Dated, Atom1Feed):
+class AtomFeed(_Generator, Atom1Feed):
     pass
 
 
-class RssFeed(_Dated, Rss201rev2Feed):
+class RssFeed(_Generator, Rss201rev2Feed):
     pass
 
 

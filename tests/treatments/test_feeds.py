@@ -383,3 +383,24 @@ def test_no_section_can_take_the_names_of_feeds_sitemap_robots_or_the_icon():
 def test_a_page_slug_cannot_shadow_them_either(client, page):
     assert not TreatmentPage.objects.filter(slug__contains=".").exists()
     assert client.get("/feeds/").status_code == 404  # "feeds" is not a section
+
+
+def test_what_xml_cannot_carry_is_dropped_from_every_feed_not_a_server_error(client, page, settings):
+    """A vertical tab is what a word processor's line break pastes into a title; U+FFFE is not a
+    character XML allows either. Every feed stays well-formed and says the rest."""
+    settings.PAGE_CACHE_ENABLED = False
+    TreatmentPage.objects.filter(pk=page.pk).update(other_name="Aldesleukin\x0b(Proleukin)\ufffe")
+    listed(
+        page, 0, publication__title="CD8<sup>+</sup>\x0bT cells\ufffe.", publication__authors_text="Ann\x01 B"
+    )
+    for url in (f"/feeds/{page.pk}.atom", "/feeds/site.atom"):
+        feed = atom(client, url)  # parsed by lxml: well-formed
+        assert titles(feed) == ["CD8+ T cells ."], url
+        names = feed.findtext(f"{ATOM}title") + " ".join(c.get("term") for c in feed.iter(f"{ATOM}category"))
+        assert "\x0b" not in names and "\ufffe" not in names
+    assert "Aldesleukin (Proleukin)" in atom(client, "/feeds/site.atom").find(
+        f"{ATOM}entry/{ATOM}category"
+    ).get("term")
+    for url in (f"/feeds/{page.pk}.rss", "/feeds/site.rss"):
+        channel = rss(client, url)
+        assert [item.findtext("title") for item in channel.findall("item")] == ["CD8+ T cells ."], url
