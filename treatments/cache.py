@@ -30,7 +30,7 @@ import brotli
 from django.conf import settings
 from django.core.cache import caches
 from django.db import transaction
-from django.db.models.signals import post_delete, post_save, pre_delete
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 from django.dispatch import receiver
 from django.http import HttpResponse
 from django.http.response import ResponseHeaders
@@ -38,6 +38,7 @@ from django.middleware.http import ConditionalGetMiddleware as DjangoConditional
 from django.urls import Resolver404, get_urlconf, resolve, reverse
 from django.utils.cache import add_never_cache_headers, get_conditional_response
 from django.utils.http import http_date, parse_http_date_safe
+from taggit.models import Tag
 
 from cancerindex import edge
 from publications.export import FORMATS  # a page's list downloads (publications.views.cite_page)
@@ -176,11 +177,22 @@ def _page_deleted(sender, instance, **kwargs):
     purge_on_commit(urls_for(instance))
 
 
+@receiver(m2m_changed, sender=TreatmentPage.tags.through, dispatch_uid="page-cache-purge-tags")
+def _tags_changing(sender, instance, action, **kwargs):
+    """A tag the page loses: what showed the page through it (the tag's page, pages related through it)
+    is worked out before it goes. What shows it through a new tag is the page's change's to purge."""
+    if action in ("pre_remove", "pre_clear") and isinstance(instance, TreatmentPage):
+        purge_on_commit(urls_for(instance))
+
+
+@receiver(post_save, sender=Tag, dispatch_uid="page-cache-purge-tag")
+@receiver(post_delete, sender=Tag, dispatch_uid="page-cache-purge-tag-deleted")
 @receiver(post_save, sender=Section, dispatch_uid="page-cache-purge-section")
 @receiver(post_delete, sender=Section, dispatch_uid="page-cache-purge-section-deleted")
 @receiver(post_save, sender=PathRedirect, dispatch_uid="page-cache-purge-moved")
 def _tree_changed(sender, raw=False, **kwargs):
-    """A section's title, intro, place or path, or a move: every page below shows it in its breadcrumb."""
+    """A section's title, intro, place or path, or a move: every page below shows it in its breadcrumb. A
+    tag renamed or deleted: every page with it shows its name and links to its page."""
     if not raw:
         purge_on_commit(None)
 

@@ -5,6 +5,7 @@ Runs on local memory in embedded mode and on Redis when REDIS_URL is set (settin
 
 import gzip
 import io
+import json
 import subprocess
 import sys
 import threading
@@ -269,6 +270,37 @@ def test_a_deletion_purges_the_pages_of_its_tags(treatment, django_capture_on_co
     listed = get("/tags/cytokine/").content
     assert b"Interleukin 2" not in listed
     assert b"Interleukin 7" in listed
+
+
+def test_a_tag_the_page_loses_purges_the_tags_page_and_pages_related_through_it(
+    treatment, django_capture_on_commit_callbacks, tmp_path
+):
+    other = TreatmentPageFactory(section=treatment.section, slug="il-7", title="Interleukin 7")
+    treatment.tags.add("cytokine", "immunotherapy")
+    other.tags.add("immunotherapy")
+    assert b"Interleukin 2" in get("/tags/immunotherapy/").content  # cached now
+    assert b"Interleukin 2" in get(other.get_absolute_url()).content  # related through the tag
+    assert get("/tags/immunotherapy/")["X-Page-Cache"] == "HIT"
+    # An import that changes only the page's tags (it stamps the page with an update, no save).
+    spec = {"pages": [{"section": treatment.section.path, "slug": "il-2", "title": "Interleukin 2",
+                       "tags": ["cytokine"]}]}  # fmt: skip
+    (tmp_path / "tags.json").write_text(json.dumps(spec))
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("import_pages", str(tmp_path / "tags.json"), stdout=io.StringIO())
+    assert list(treatment.tags.names()) == ["cytokine"]
+    assert b"Interleukin 2" not in get("/tags/immunotherapy/").content
+    assert b"Interleukin 2" not in get(other.get_absolute_url()).content
+
+
+def test_a_tag_renamed_shows_on_every_page_with_it(treatment, django_capture_on_commit_callbacks):
+    treatment.tags.add("cytokine")
+    warm(treatment)
+    assert b"cytokine" in get(treatment.get_absolute_url()).content
+    with django_capture_on_commit_callbacks(execute=True):
+        tag = treatment.tags.get()
+        tag.name = "Cytokines (renamed)"
+        tag.save()
+    assert b"Cytokines (renamed)" in get(treatment.get_absolute_url()).content
 
 
 def test_a_section_rename_purges_every_page_below_it(treatment, django_capture_on_commit_callbacks):
