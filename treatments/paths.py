@@ -214,17 +214,17 @@ def redirect_target(path: str) -> str | None:
 
     Chains are collapsed when moves are recorded, so this is one query nearly always. The loop covers
     what collapsing cannot see: a target inside a reused path that has its own older redirect. It stops
-    at the first target that answers or has no redirect, and gives up on a cycle.
+    at the first target that answers, and gives up on a cycle or a target where nothing answers (a
+    draft, a deleted page): a 301 there would only lead to a 404, and would name a draft's path.
     """
     seen, target = {path}, _rewrite(path)
     for _ in range(MAX_HOPS):
         if target is None or target in seen:
             return None
-        further = _rewrite(target)
-        if further is None or _answers_at(target):
+        if _answers_at(target):
             return target
         seen.add(target)
-        target = further
+        target = _rewrite(target)
     return None
 
 
