@@ -38,6 +38,8 @@ from django.middleware.http import ConditionalGetMiddleware as DjangoConditional
 from django.urls import Resolver404, get_urlconf, resolve, reverse
 from django.utils.cache import add_never_cache_headers, get_conditional_response
 from django.utils.http import http_date, parse_http_date_safe
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_safe
 from taggit.models import Tag
 
 from cancerindex import edge
@@ -93,7 +95,13 @@ def _cacheable_query(request) -> bool:
 
 
 def reader_page(view):
-    """Marks a view whose anonymous GET responses are the same for every reader: the cache may keep them."""
+    """Marks a view whose anonymous GET responses are the same for every reader: the cache may keep them.
+
+    Such a view answers GET and HEAD only: any other method is a 405 naming those two (a POST was a
+    CSRF failure's 403, OPTIONS and TRACE the whole page, uncached). With no POST to answer, it has no
+    form to protect from another site.
+    """
+    view = csrf_exempt(require_safe(view))
     view.reader_page = True
     return view
 

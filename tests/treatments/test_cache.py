@@ -528,3 +528,12 @@ def test_another_host_the_site_accepts_never_puts_its_urls_in_every_readers_copy
     for client in (reader, odd):
         response = client.get(treatment.get_absolute_url())
         assert response["X-Page-Cache"] == "MISS" and b"Aldesleukin" in response.content
+
+
+@pytest.mark.parametrize("method", ["post", "put", "delete", "options", "trace"])
+def test_reader_pages_answer_get_and_head_only(treatment, method):
+    for url in [*reader_urls(treatment), "/feeds/site.atom", "/sitemap.xml", "/search/?q=interleukin"]:
+        response = getattr(Client(enforce_csrf_checks=True), method)(url)
+        assert response.status_code == 405, (method, url)
+        assert response["Allow"] == "GET, HEAD" and b"Interleukin" not in response.content
+    assert Client().head(treatment.get_absolute_url()).status_code == 200
