@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django import forms
 from django.contrib import messages
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -54,6 +54,17 @@ class PageForm(forms.ModelForm):
             )
             if "tags" in self.fields:
                 self.initial["tags"] = edit_string_for_tags([Tag(name=name) for name in draft["tags"]])
+
+    def clean_tags(self):
+        """As the import checks them: a longer name than taggit's Tag keeps failed at publishing (500)."""
+        tags = self.cleaned_data.get("tags") or []
+        max_length = Tag._meta.get_field("name").max_length
+        if too_long := [name for name in tags if len(name) > max_length]:
+            raise forms.ValidationError(
+                f"A tag must be at most {max_length} characters; this one has {len(too_long[0])}: "
+                f"{too_long[0][:40]}…"
+            )
+        return tags
 
     def clean(self):
         cleaned = super().clean()
@@ -196,7 +207,12 @@ class PageWorkflowAdminMixin:
         """Editors never land on a 404: a page readers cannot see yet opens in preview."""
         if obj is None or obj.pk is None:
             return None
-        return obj.get_absolute_url() if obj.published else self._url("preview", obj.pk)
+        if not obj.published:
+            return self._url("preview", obj.pk)
+        try:
+            return obj.get_absolute_url()
+        except ObjectDoesNotExist:  # a deleted page being recovered, whose section is gone too
+            return None
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None and obj.pk:
@@ -228,7 +244,7 @@ class PageWorkflowAdminMixin:
         return reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_{view}", args=[object_id])
 
     def _page(self, request, object_id, *, change=False) -> TreatmentPage:
-        page = get_object_or_404(TreatmentPage, pk=unquote(object_id))
+        page = get_object_or_404(TreatmentPage, pk=_id_or_404(unquote(object_id)))
         allowed = (
             self.has_change_permission(request, page)
             if change
@@ -267,7 +283,8 @@ class PageWorkflowAdminMixin:
 
     def compare_view(self, request, object_id):
         page = self._page(request, object_id)
-        chosen = PageRevision.objects.filter(page_pk=page.pk, pk__in=request.GET.getlist("revision"))
+        ids = [_id_or_404(value) for value in request.GET.getlist("revision")]
+        chosen = PageRevision.objects.filter(page_pk=page.pk, pk__in=ids)
         chosen = sorted(chosen.select_related("revision__user"), key=lambda r: r.revision.date_created)
         if len(chosen) != 2:
             messages.error(request, "Choose two revisions to compare.")
@@ -309,3 +326,10 @@ class PageWorkflowAdminMixin:
             request, f"Marked as reviewed; the next review is due on {page.next_review_due:%d %B %Y}."
         )
         return HttpResponseRedirect(self._url("change", page.pk))
+
+
+def _id_or_404(value: str) -> int:
+    """A row id from a URL an editor may have typed: "abc", "²" or 20 digits are a 404, not a 500."""
+    if not (value.isascii() and value.isdecimal()) or not 0 < int(value) < 2**63:
+        raise Http404("No such id.")
+    return int(value)

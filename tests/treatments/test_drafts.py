@@ -194,3 +194,40 @@ def test_a_draft_left_by_unpublish_becomes_the_page_itself(editor_client):
     assert (page.draft, page.description) == (None, "<p>Edited offline.</p>")
     editor_client.post(change_url(page), form_data(page, button="_publish"))
     assert "Edited offline." in reader_sees(page)
+
+
+def test_a_page_whose_section_was_deleted_too_can_still_be_recovered(editor_client):
+    page = live_page()
+    section = page.section
+    editor_client.post(change_url(page, "delete"), {"post": "yes"})
+    section.delete()  # empty now
+    recover_list = editor_client.get("/admin/treatments/treatmentpage/recover/").content.decode()
+    version = re.search(r"/admin/treatments/treatmentpage/recover/(\d+)/", recover_list).group(1)
+    response = editor_client.get(f"/admin/treatments/treatmentpage/recover/{version}/")
+    assert response.status_code == 200 and page.title in response.content.decode()
+
+
+def test_a_tag_longer_than_a_tag_can_be_is_a_form_error_not_a_server_error(editor_client):
+    page = live_page()
+    for button in ("_save_draft", "_publish"):
+        response = editor_client.post(
+            change_url(page), form_data(page, button, tags="cytokine, " + "x" * 101)
+        )
+        assert response.status_code == 200, button
+        assert "A tag must be at most 100 characters; this one has 101" in response.content.decode()
+    page.refresh_from_db()
+    assert page.draft is None and list(page.tags.names()) == ["cytokine"]
+    response = editor_client.post(change_url(page), form_data(page, tags="cytokine, " + "x" * 100))
+    assert response.status_code == 302  # at the limit: saved
+
+
+@pytest.mark.parametrize(
+    "url", ["abc/preview/", "²/preview/", "99999999999999999999/preview/", "{pk}/compare/?revision=abc",
+            "{pk}/compare/?revision=99999999999999999999", "{pk}/compare/?revision=1&revision=²"],
+)  # fmt: skip
+def test_a_hand_typed_admin_url_with_a_bad_id_is_a_404(editor_client, url):
+    page = live_page()
+    assert (
+        editor_client.get(change_url(page).replace(f"{page.pk}/change/", url.format(pk=page.pk))).status_code
+        == 404
+    )
