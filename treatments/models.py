@@ -9,8 +9,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
-from django.db.models import F, Func, OuterRef, Q, Subquery, Value
-from django.db.models.functions import Coalesce, Concat
+from django.db.models import F, Func, Max, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce, Concat, Length
 from django.utils import timezone
 from django.utils.html import strip_tags
 from taggit.managers import TaggableManager
@@ -103,9 +103,20 @@ class Section(models.Model):
     def get_absolute_url(self):
         return paths.reader_url(self.path)
 
+    def _deepest_below(self) -> int:
+        """How many characters the longest path below this section adds to its own (0: none below)."""
+        if not self.path:
+            return 0
+        below = Section.objects.filter(path__startswith=self.path + paths.SEPARATOR)
+        longest = below.aggregate(longest=Max(Length("path")))["longest"]
+        return longest - len(self.path) if longest else 0
+
     def clean(self):
         if self.parent_id is None and paths.is_reserved(self.slug):
             raise ValidationError({"slug": f'"{self.slug}" is reserved for the site itself.'})
+        new_path = paths.section_path(self.parent.path if self.parent_id else None, self.slug)
+        if problem := paths.subtree_length_problem(new_path, self._deepest_below()):
+            raise ValidationError({"slug" if self.parent_id is None else "parent": problem})
         if self.parent_id is None:
             return
         if paths.pages_at([paths.section_path(self.parent.path, self.slug)]):

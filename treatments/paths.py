@@ -119,6 +119,16 @@ def path_problem(path: str) -> str | None:
     return None
 
 
+def subtree_length_problem(new_path: str, deepest_below: int = 0) -> str | None:
+    """Why a section cannot be at ``new_path``: it, or the deepest section below it (``deepest_below``
+    characters longer than the section's own path), would be longer than a path can be."""
+    if problem := _too_long(new_path, SECTION_PATH_MAX_LENGTH):
+        return f"Its path {problem}."
+    if deepest_below and (problem := _too_long(new_path + "x" * deepest_below, SECTION_PATH_MAX_LENGTH)):
+        return f"The path of the deepest section below it {problem}."
+    return None
+
+
 def is_reserved(path: str) -> bool:
     """A single segment the site's own URLs (or static and media files) already answer at."""
     return SEPARATOR not in path and path in reserved_root_slugs()
