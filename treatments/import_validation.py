@@ -112,6 +112,27 @@ def _expected(field: models.Field) -> tuple[type, str]:
     return str, "a string"
 
 
+def _text_problem(value: str) -> str | None:
+    """Why a string cannot be stored at all, or None: the one rule for every string the import stores.
+
+    PostgreSQL cannot store NUL, and no database takes a lone surrogate (JSON's "\\ud800" with no low
+    half), which cannot even be encoded as UTF-8: refused here, so ``--check`` fails where the import
+    would, with the value's location, instead of a traceback mid-report or mid-import.
+    """
+    try:
+        ProhibitNullCharactersValidator()(value)
+    except ValidationError as exc:
+        return " ".join(exc.messages)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return (
+            f"not valid Unicode text (a lone surrogate, \\u{ord(value[exc.start]):04x}, "
+            f"at character {exc.start + 1})"
+        )
+    return None
+
+
 def _field_error(model: type[models.Model], name: str, value: Any) -> str | None:
     """Check one value against the model field's type and Django's own validators; None if fine.
 
@@ -121,9 +142,9 @@ def _field_error(model: type[models.Model], name: str, value: Any) -> str | None
     pytype, wanted = _expected(field)
     if not isinstance(value, pytype) or (pytype is int and isinstance(value, bool)):
         return f"must be {wanted}, not {_json_kind(value)}"
+    if isinstance(value, str) and (problem := _text_problem(value)):
+        return problem
     try:
-        if isinstance(value, str):  # PostgreSQL cannot store NUL: fail here, not mid-import
-            ProhibitNullCharactersValidator()(value)
         field.clean(value, None)
     except ValidationError as exc:
         codes = {error.code for error in exc.error_list}
@@ -178,8 +199,8 @@ def _tags_errors(tags: Any, here: str) -> list[str]:
             errors.append(f"{here}[{i}]: must be a string, not {_json_kind(tag)}")
         elif not tag.strip():
             errors.append(f"{here}[{i}]: must not be empty")
-        elif "\x00" in tag:  # PostgreSQL cannot store NUL: --check must refuse what the import would
-            errors.append(f"{here}[{i}]: Null characters are not allowed.")
+        elif problem := _text_problem(tag):  # --check must refuse what the import would
+            errors.append(f"{here}[{i}]: {problem}")
         elif len(tag) > max_length:
             errors.append(f"{here}[{i}]: must be at most {max_length} characters (it has {len(tag)})")
     return errors

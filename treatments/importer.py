@@ -50,7 +50,8 @@ IMPORT_LOCK_KEY = 0x1A2B_0001  # pg_advisory_xact_lock key: imports run one at a
 
 
 class ImportFileError(Exception):
-    """The file cannot be read as JSON: missing, unreadable, or a syntax error (with line/column)."""
+    """The file cannot be read as JSON: missing, unreadable, a syntax error (with line/column), or JSON
+    Python cannot hold (a number past the integer digit limit, nesting deeper than the parser recurses)."""
 
 
 class InvalidImport(Exception):
@@ -239,6 +240,13 @@ def load(path: str | Path) -> Any:
     except json.JSONDecodeError as exc:
         raise ImportFileError(
             f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
+    except ValueError as exc:  # a number longer than Python converts (sys.get_int_max_str_digits)
+        reason = str(exc).split(";")[0]  # not the advice to raise the limit: meant for programmers
+        raise ImportFileError(f"{path}: not a valid import file: {reason}") from None
+    except RecursionError:
+        raise ImportFileError(
+            f"{path}: not a valid import file: lists or objects nested too deeply"
         ) from None
 
 
