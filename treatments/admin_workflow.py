@@ -7,6 +7,8 @@ compare and restore views. Templates are under ``templates/admin/treatments/trea
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 from django import forms
@@ -18,6 +20,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.functional import cached_property
 from django.views.decorators.http import require_POST
@@ -37,6 +40,9 @@ class PageForm(forms.ModelForm):
 
     publishing = False  # set per request by the admin
     confirm_query = confirm_query_field()  # shown only when a changed query fails PubMed's check
+    # What the form showed (``shown_version``), sent back with it: a save from a form opened before
+    # someone else's save would silently put back what they changed.
+    edited_from = forms.CharField(widget=forms.HiddenInput, required=False)
 
     class Meta:
         model = TreatmentPage
@@ -54,6 +60,27 @@ class PageForm(forms.ModelForm):
             )
             if "tags" in self.fields:
                 self.initial["tags"] = edit_string_for_tags([Tag(name=name) for name in draft["tags"]])
+        if self.instance.pk and not self.is_bound:
+            self.initial["edited_from"] = self.shown_version()
+
+    def shown_version(self) -> str:
+        """A digest of what the form shows of the stored page: its working copy (the draft, or the live
+        content), and its settings. Any save of the page by anyone changes it."""
+        page = self.instance
+        settings = {
+            field.name: field.value_from_object(page)
+            for field in page._meta.concrete_fields
+            if field.name in self._meta.fields and field.name not in workflow.CONTENT_FIELDS
+        }
+        shown = json.dumps([workflow.working_content(page), settings], sort_keys=True, default=str)
+        return hashlib.sha256(shown.encode()).hexdigest()[:32]
+
+    def _latest_change(self) -> str:
+        latest = revisions.history(self.instance.pk).first()
+        if latest is None:
+            return "Someone changed this page"
+        who = latest.revision.user.get_username() if latest.revision.user else "an import or a task"
+        return f"This page was changed by {who} at {timezone.localtime(latest.revision.date_created):%H:%M}"
 
     def clean_tags(self):
         """As the import checks them: a longer name than taggit's Tag keeps failed at publishing (500)."""
@@ -68,6 +95,14 @@ class PageForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        sent = cleaned.get("edited_from")
+        if self.instance.pk and sent and sent != self.shown_version():
+            raise forms.ValidationError(
+                f"{self._latest_change()} after you opened this form, so nothing was saved: saving "
+                "would have put back what they changed. Your edits are still below: copy what you "
+                "need, then reload the page to edit its latest version.",
+                code="stale",
+            )
         check_changed_query(self)  # a query PubMed rejects or warns about needs the editor's yes
         if self.publishing:
             content = {name: cleaned.get(name, "") for name in workflow.CONTENT_FIELDS}

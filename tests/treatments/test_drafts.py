@@ -4,6 +4,7 @@ import datetime
 import re
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core import signing
 from django.test import Client
 from django.utils import timezone
@@ -231,3 +232,45 @@ def test_a_hand_typed_admin_url_with_a_bad_id_is_a_404(editor_client, url):
         editor_client.get(change_url(page).replace(f"{page.pk}/change/", url.format(pk=page.pk))).status_code
         == 404
     )
+
+
+def opened_form(client, page) -> str:
+    """The change form as an editor opens it: what it sends back as ``edited_from``."""
+    html = client.get(change_url(page)).content.decode()
+    return re.search(r'name="edited_from" value="([0-9a-f]+)"', html).group(1)
+
+
+@pytest.mark.parametrize("has_draft", [False, True])
+@pytest.mark.parametrize("button", ["_save_draft", "_publish"])
+def test_a_form_opened_before_another_editors_save_cannot_put_back_what_they_changed(
+    editor_client, has_draft, button
+):
+    page = live_page(title="Interleukin 2")
+    if has_draft:
+        workflow.save_draft(page, {**workflow.content_of(page), "label": "IL2"})
+    other = Client()
+    other.force_login(get_user_model().objects.create_user("second", password="x", is_staff=True,
+                                                           is_superuser=True))  # fmt: skip
+    mine, theirs = opened_form(editor_client, page), opened_form(other, page)
+    assert mine == theirs
+    response = other.post(change_url(page), form_data(page, description="<p>Theirs.</p>", edited_from=theirs))
+    assert response.status_code == 302
+    page.refresh_from_db()
+    response = editor_client.post(
+        change_url(page),
+        form_data(page, button, title="Mine", description="<p>The published text.</p>", edited_from=mine),
+    )
+    html = response.content.decode()
+    assert response.status_code == 200 and "This page was changed by second at" in html
+    assert "nothing was saved" in html and 'value="Mine"' in html  # the editor's own edits still shown
+    page.refresh_from_db()
+    content = workflow.working_content(page)
+    assert content["description"] == "<p>Theirs.</p>" and content["title"] == "Interleukin 2"
+    # Reloaded: the latest version, and the save goes through.
+    response = editor_client.post(
+        change_url(page), form_data(page, title="Mine", edited_from=opened_form(editor_client, page))
+    )
+    assert response.status_code == 302
+    page.refresh_from_db()
+    assert workflow.working_content(page)["title"] == "Mine"
+    assert workflow.working_content(page)["description"] == "<p>Theirs.</p>"
