@@ -21,7 +21,6 @@ from .templatetags.citations import inline_markup
 # A list longer than this (the planner's estimate, on PostgreSQL) shows an estimated count: an exact
 # COUNT reads every row of a big table on each page of the list.
 EXACT_COUNT_BELOW = 20_000
-PMID_DIGITS = 18  # more than any PMID, less than a bigint overflows
 
 # Source fields stored as JSON or markup, and the read-only field that shows each as readers read it.
 READABLE_FIELDS = {
@@ -97,8 +96,9 @@ class PublicationAdmin(admin.ModelAdmin):
     def get_search_results(self, request, queryset, search_term):
         """PMIDs are looked up exactly (the unique index); anything else is a text search."""
         terms = search_term.replace(",", " ").split()
-        if terms and all(term.isdigit() and len(term) <= PMID_DIGITS for term in terms):
-            return queryset.filter(pmid__in=[int(term) for term in terms]), False
+        pmids = [curation.typed_id(term) for term in terms]  # "²" or "١٢٣" is text, as "abc" is
+        if pmids and all(pmids):
+            return queryset.filter(pmid__in=pmids), False
         return super().get_search_results(request, queryset, search_term)
 
     def has_add_permission(self, request):
@@ -222,8 +222,8 @@ class ListedChoiceField(forms.ModelChoiceField):
         if value in self.empty_values:
             return None
         try:
-            return self.loaded[int(value)]
-        except (KeyError, TypeError, ValueError):
+            return self.loaded[curation.typed_id(value)]
+        except KeyError:
             raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice") from None
 
 
@@ -260,7 +260,7 @@ class PageListingFormSet(BaseInlineFormSet):
         except ValueError:
             return []
         ids = (data.get(f"{prefix}-{i}-id", "") for i in range(count))
-        return [int(value) for value in ids if str(value).isdigit()]
+        return [pk for pk in map(curation.typed_id, ids) if pk]
 
     def get_queryset(self):
         """The rows, each knowing its page already (the form's), so nothing is fetched per row."""
@@ -414,8 +414,8 @@ class PageFilter(admin.SimpleListFilter):
     parameter_name = "page__id__exact"
 
     def lookups(self, request, model_admin):
-        chosen = self.value()
-        if not (chosen and chosen.isdigit()):
+        chosen = curation.typed_id(self.value() or "")
+        if not chosen:
             return []
         return [
             (str(page.pk), str(page))
@@ -423,8 +423,8 @@ class PageFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request, queryset):
-        value = self.value()
-        return queryset.filter(page_id=value) if value and value.isdigit() else queryset
+        value = curation.typed_id(self.value() or "")
+        return queryset.filter(page_id=value) if value else queryset  # "²" or "١٢٣" as "abc": no filter
 
 
 @admin.register(PageListing)

@@ -121,7 +121,7 @@ class PageCurationAdminMixin:
         )
 
     def _add(self, request, page):
-        pmids = [value for value in request.POST.getlist("pmid") if value.isdigit()]
+        pmids = [str(pmid) for pmid in map(curation.typed_id, request.POST.getlist("pmid")) if pmid]
         if not pmids:
             messages.error(request, "Nothing to add: look the publications up first.")
             return HttpResponseRedirect(_urls(self, page.pk)["add"])
@@ -151,9 +151,10 @@ class PageCurationAdminMixin:
             else:
                 _report(request, outcome)
                 return self._back_to_list(page)
+        number = curation.typed_id(pmid)
         listed = (
-            PageListing.objects.with_citation().filter(page=page, publication__pmid=int(pmid)).first()
-            if pmid.isdigit() and 0 < int(pmid) <= curation.MAX_PMID
+            PageListing.objects.with_citation().filter(page=page, publication__pmid=number).first()
+            if number
             else None
         )
         return self._render(

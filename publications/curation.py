@@ -204,12 +204,27 @@ def show(page: TreatmentPage, listings: Iterable[PageListing | int], *, user) ->
 # --- Exclusions ---------------------------------------------------------------------------------------
 
 
+def typed_id(value) -> int | None:
+    """The PMID (or a row's id) in what was typed or sent, spaces around it aside; None if it is not one.
+
+    The one rule for every form, search and filter that takes a PMID: ASCII digits only, a positive number
+    the PMID column holds. ``str.isdigit`` is not enough: it accepts "²" (a footnote mark pasted with a
+    reference: "31171700¹"), which ``int`` refuses, and Arabic-Indic "١٢٣", which ``int`` reads as 123.
+    """
+    text = str(value).strip()
+    if not (text.isascii() and text.isdigit()) or len(text.lstrip("0")) > len(str(MAX_PMID)):
+        return None  # the length first: ``int`` refuses (ValueError) a string of over 4,300 digits
+    number = int(text)
+    return number if 0 < number <= MAX_PMID else None
+
+
 def parse_pmid(value) -> int:
     """A PMID an editor typed, or CurationError saying what is wrong with it."""
-    text = str(value).strip()
-    if not text.isdigit() or not 0 < int(text) <= MAX_PMID:
+    pmid = typed_id(value)
+    if pmid is None:
+        text = str(value).strip()
         raise CurationError(f"“{text[:40]}” is not a PMID: a PMID is a whole number, such as 31171700.")
-    return int(text)
+    return pmid
 
 
 def exclude(page: TreatmentPage, pmid, reason: str, *, user) -> Outcome:
