@@ -243,6 +243,8 @@ class PageListingFormSet(BaseInlineFormSet):
     saves the rows it names, even if a refresh moved them since.
     """
 
+    gone = 0  # rows the submitted form named that have left the list since it was opened
+
     def __init__(self, data=None, files=None, instance=None, queryset=None, prefix=None, **kwargs):
         if instance is not None and instance.pk is not None:
             if data is None:
@@ -250,8 +252,35 @@ class PageListingFormSet(BaseInlineFormSet):
             else:
                 named = self.submitted_ids(data, prefix or self.get_default_prefix())
                 queryset = PageListing.objects.filter(page=instance, pk__in=named).order_by(*LISTING_ORDER)
+                listed = {listing.pk for listing in queryset.only("pk")}
+                if set(named) - listed:
+                    data = self._without_rows(data, prefix or self.get_default_prefix(), listed)
             queryset = queryset.with_citation()
         super().__init__(data, files, instance=instance, queryset=queryset, prefix=prefix, **kwargs)
+
+    def _without_rows(self, data, prefix, listed: set[int]):
+        """The submitted form without the rows of entries no longer listed (a refresh dropped them,
+        another editor's curation removed them): the rest is saved, those are counted in ``gone``.
+        Kept, such a row failed with an error on a hidden field, and the form could not be saved at all."""
+        data = data.copy()
+        initial = int(data.get(f"{prefix}-INITIAL_FORMS", 0))  # a number: ``submitted_ids`` read it
+        total = curation.typed_id(data.get(f"{prefix}-TOTAL_FORMS", "")) or initial
+        rows = []
+        for index in range(min(total, 1000)):
+            head = f"{prefix}-{index}-"
+            row = {key[len(head) :]: data.getlist(key) for key in list(data) if key.startswith(head)}
+            for key in row:
+                del data[head + key]
+            if index < initial and curation.typed_id(row.get("id", [""])[0]) not in listed:
+                self.gone += 1
+                continue
+            rows.append(row)
+        for index, row in enumerate(rows):
+            for key, values in row.items():
+                data.setlist(f"{prefix}-{index}-{key}", values)
+        data[f"{prefix}-INITIAL_FORMS"] = str(initial - self.gone)
+        data[f"{prefix}-TOTAL_FORMS"] = str(len(rows))
+        return data
 
     @staticmethod
     def submitted_ids(data, prefix) -> list[int]:

@@ -53,6 +53,16 @@ class PageCurationAdminMixin:
     def get_readonly_fields(self, request, obj=None):
         return [*super().get_readonly_fields(request, obj), *CURATION_FIELDS]
 
+    def save_formset(self, request, form, formset, change):
+        super().save_formset(request, form, formset, change)
+        if gone := getattr(formset, "gone", 0):
+            entries = "1 entry" if gone == 1 else f"{gone} entries"
+            messages.warning(
+                request,
+                f"{entries} left the list after you opened this form (a refresh or another editor): "
+                f"your changes to {'it' if gone == 1 else 'them'} were not saved; the rest were.",
+            )
+
     def curation_exclusions(self, page):
         exclusions = Exclusion.objects.filter(page=page).select_related("created_by")
         context = {"exclusions": exclusions, "urls": _urls(self, page.pk)}

@@ -304,3 +304,20 @@ def test_the_exclusions_cost_one_query_however_many(page, editor, editor_client)
 def test_a_new_page_has_no_curation_yet(editor_client):
     html = editor_client.get("/admin/treatments/treatmentpage/add/").content.decode()
     assert "Excluded PMIDs" not in html and 'id="curation-form"' not in html
+
+
+def test_an_entry_that_left_the_list_after_the_form_was_opened_does_not_stop_the_save(page, editor_client):
+    """A refresh (or another editor) removed an entry while the form was open: the rest is saved, the
+    editor is told; the form used to fail on the row's hidden id, with no error shown anywhere."""
+    first, gone, last = (PageListingFactory(page=page, position=n) for n in range(3))
+    data = form_data(page) | {"listings-TOTAL_FORMS": 3, "listings-INITIAL_FORMS": 3}
+    for i, listing in enumerate([first, gone, last]):
+        data |= {f"listings-{i}-id": listing.pk, f"listings-{i}-page": page.pk}
+    data |= {"listings-1-pinned": "on", "listings-2-hidden": "on"}
+    gone.delete()
+    response = editor_client.post(change_url(page), data, follow=True)
+    assert response.redirect_chain and response.redirect_chain[0][1] == 302
+    assert "1 entry left the list after you opened this form" in response.content.decode()
+    last.refresh_from_db()
+    first.refresh_from_db()
+    assert last.hidden and not first.pinned and not first.hidden
