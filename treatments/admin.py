@@ -168,7 +168,21 @@ class TreatmentPageAdmin(
         "last_reviewed_by",
     ]
     fieldsets = [
-        (None, {"fields": ["section", "title", "other_name", "slug", "label", "tags", "edited_from"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "section",
+                    "title",
+                    "other_name",
+                    "slug",
+                    "label",
+                    "tags",
+                    "edited_from",
+                    "replace_live",
+                ]
+            },
+        ),
         ("Content", {"fields": ["description"]}),
         ("Latest research", {"fields": ["pubmed_query", "publications_shown", "recent_refreshes"]}),
         ("Schedule", {"fields": ["publish_at", "unpublish_at", "schedule_status_display"]}),

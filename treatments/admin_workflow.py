@@ -43,6 +43,10 @@ class PageForm(forms.ModelForm):
     # What the form showed (``shown_version``), sent back with it: a save from a form opened before
     # someone else's save would silently put back what they changed.
     edited_from = forms.CharField(widget=forms.HiddenInput, required=False)
+    # Shown only when the live page changed after the draft was started: ticked, Publish replaces that.
+    replace_live = forms.BooleanField(
+        required=False, widget=forms.HiddenInput, label="Publish anyway, replacing the live page's changes"
+    )
 
     class Meta:
         model = TreatmentPage
@@ -110,6 +114,12 @@ class PageForm(forms.ModelForm):
                 workflow.check_publishable(content)
             except workflow.NotPublishable as exc:
                 raise forms.ValidationError(str(exc)) from None
+            if self.instance.pk and not cleaned.get("replace_live"):
+                try:
+                    workflow.check_draft_current(self.instance)
+                except workflow.LiveChangedSinceDraft as exc:
+                    self.fields["replace_live"].widget = forms.CheckboxInput()
+                    self.add_error("replace_live", str(exc))
         return cleaned
 
 
@@ -208,7 +218,7 @@ class PageWorkflowAdminMixin:
         workflow.save_draft(page, content)
         action = self._action(request)
         if action == "publish":
-            workflow.publish(page)
+            workflow.publish(page, replace_live=form.cleaned_data.get("replace_live", False))
         elif action == "unpublish":
             workflow.unpublish(page)
 

@@ -36,6 +36,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from . import workflow
 from .models import LinkStatus, TreatmentPage, WebResource
 
 MAX_HOPS = 10
@@ -430,6 +431,8 @@ def accept_redirect(resource: WebResource, *, user=None) -> str:
     draft_urls = [item["url"] for item in page.draft["web_resources"]] if page.draft else []
     if page.web_resources.filter(url=new).exists() or new in draft_urls:
         raise CannotAccept(f"The page already links to {new}: delete the old link instead.")
+    # The draft gets the same change: if it was started from the live content as it is, it still is.
+    draft_current = bool(page.draft) and page.draft_base == workflow.content_digest(workflow.content_of(page))
     with reversion.create_revision():
         reversion.set_user(user)
         reversion.set_comment(f"Link “{resource.title}” moved permanently: {old} → {new}")
@@ -441,7 +444,9 @@ def accept_redirect(resource: WebResource, *, user=None) -> str:
             for item in page.draft["web_resources"]:
                 if item["url"] == old:
                     item["url"] = new
-            page.save(update_fields=["draft"])
+            if draft_current:
+                page.draft_base = workflow.content_digest(workflow.content_of(page))
+            page.save(update_fields=["draft", "draft_base"])
         reversion.add_to_revision(page)
     if page.published:
         page.record_change(reason="content")

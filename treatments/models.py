@@ -362,6 +362,9 @@ class TreatmentPage(models.Model):
     # The editors' unpublished changes to a live page (``treatments.workflow``): readers keep seeing
     # the columns above until someone publishes. None when there are none.
     draft = models.JSONField(null=True, blank=True, editable=False)
+    # A digest of the live content the draft was started from (``workflow.content_digest``): if the live
+    # page changes after that (an import), publishing the draft would put its old text back.
+    draft_base = models.CharField(max_length=32, blank=True, default="", editable=False)
     first_published_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_published_at = models.DateTimeField(null=True, blank=True, editable=False)
     publish_at = models.DateTimeField(

@@ -12,6 +12,8 @@ order). Settings (address, PubMed query, number of publications shown, schedule)
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from dataclasses import dataclass
 
 import reversion
@@ -85,26 +87,60 @@ def normalize(content: dict) -> dict:
 
 @transaction.atomic
 def save_draft(page: TreatmentPage, content: dict) -> None:
-    """Keep ``content`` as the page's draft; a page that is not live takes it at once."""
+    """Keep ``content`` as the page's draft; a page that is not live takes it at once.
+
+    A new draft remembers the live content it started from (``draft_base``), which later saves of the
+    draft keep: ``check_draft_current`` compares it with what is live when the draft is published.
+    """
     content = normalize(content)
     with reversion.create_revision():
         if not page.published:
-            page.draft = None  # one left by Unpublish: the page itself is the draft now
+            page.draft, page.draft_base = None, ""  # one left by Unpublish: the page itself is the draft
             _write(page, content)
         else:
-            page.draft = None if content == content_of(page) else content
-            page.save(update_fields=["draft"])
+            live = content_of(page)
+            if content == live:
+                page.draft, page.draft_base = None, ""
+            else:
+                if page.draft is None or not page.draft_base:
+                    page.draft_base = content_digest(live)
+                page.draft = content
+            page.save(update_fields=["draft", "draft_base"])
             reversion.add_to_revision(page)
 
 
+def content_digest(content: dict) -> str:
+    """Equal for equal content, however it was written (``normalize``)."""
+    return hashlib.sha256(json.dumps(normalize(content), sort_keys=True).encode()).hexdigest()[:32]
+
+
+class LiveChangedSinceDraft(NotPublishable):
+    """The live page changed after its draft was started: publishing the draft would undo that."""
+
+
+def check_draft_current(page: TreatmentPage) -> None:
+    """Raise LiveChangedSinceDraft if the live content is no longer what the draft started from (an
+    import, or a restore published since); a draft from before ``draft_base`` existed is not checked."""
+    if page.draft is not None and page.draft_base and content_digest(content_of(page)) != page.draft_base:
+        raise LiveChangedSinceDraft(
+            "The live page changed after this draft was started (an import, or another change published "
+            "since): publishing the draft would put back its older text, tags or links there. Compare "
+            "the two in History, then publish anyway to replace those changes, or edit the draft first."
+        )
+
+
 @transaction.atomic
-def publish(page: TreatmentPage, *, at=None) -> None:
-    """Make the working content live; raises NotPublishable if it cannot be."""
+def publish(page: TreatmentPage, *, at=None, replace_live: bool = False) -> None:
+    """Make the working content live; raises NotPublishable if it cannot be, LiveChangedSinceDraft if the
+    live page changed after the draft was started, unless ``replace_live`` (the editor said so)."""
     content = working_content(page)
     check_publishable(content)
+    if not replace_live:
+        check_draft_current(page)
     at = at or timezone.now()
     with reversion.create_revision():
         page.published, page.draft, page.publish_at, page.schedule_error = True, None, None, ""
+        page.draft_base = ""
         page.first_published_at = page.first_published_at or at
         page.last_published_at = at
         _write(page, normalize(content))

@@ -1,17 +1,20 @@
 """Editors never publish blind: a live page's changes wait as a draft until someone publishes."""
 
 import datetime
+import io
+import json
 import re
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import signing
+from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
 from tests.factories import FeedbackFactory, TreatmentPageFactory
 from tests.treatments.editing import change_url, form_data, live_page, reader_sees
-from treatments import previews, workflow
+from treatments import previews, scheduling, workflow
 from treatments.models import TreatmentPage
 
 pytestmark = pytest.mark.django_db
@@ -274,3 +277,59 @@ def test_a_form_opened_before_another_editors_save_cannot_put_back_what_they_cha
     page.refresh_from_db()
     assert workflow.working_content(page)["title"] == "Mine"
     assert workflow.working_content(page)["description"] == "<p>Theirs.</p>"
+
+
+def import_description(page, tmp_path, description: str) -> None:
+    """An import that changes only the live page's description (imports leave drafts alone)."""
+    spec = {"pages": [{"section": page.section.path, "slug": page.slug, "title": page.title,
+                       "description": description}]}  # fmt: skip
+    (tmp_path / "import.json").write_text(json.dumps(spec))
+    call_command("import_pages", str(tmp_path / "import.json"), stdout=io.StringIO())
+
+
+def test_publishing_a_draft_started_before_an_import_asks_before_putting_back_the_old_text(
+    editor_client, tmp_path
+):
+    page = live_page(title="Interleukin 2")
+    editor_client.post(change_url(page), form_data(page, label="IL2"))  # a draft, from the live text
+    import_description(page, tmp_path, "<p>Imported since.</p>")
+    page.refresh_from_db()
+    assert (
+        page.description == "<p>Imported since.</p>"
+        and page.draft["description"] == "<p>The published text.</p>"
+    )
+    response = editor_client.post(change_url(page), form_data(page, "_publish"))
+    html = response.content.decode()
+    assert response.status_code == 200 and "The live page changed after this draft was started" in html
+    assert 'type="checkbox" name="replace_live"' in html
+    page.refresh_from_db()
+    assert page.description == "<p>Imported since.</p>" and page.draft is not None  # nothing published
+    response = editor_client.post(change_url(page), form_data(page, "_publish", replace_live="on"))
+    assert response.status_code == 302
+    page.refresh_from_db()
+    assert (page.draft, page.draft_base, page.label) == (None, "", "IL2")
+    assert page.description == "<p>The published text.</p>"  # the editor chose the draft's text
+
+
+def test_a_draft_saved_again_with_the_live_page_unchanged_publishes_without_asking(editor_client, tmp_path):
+    page = live_page()
+    editor_client.post(change_url(page), form_data(page, label="IL2"))
+    page.refresh_from_db()
+    editor_client.post(change_url(page), form_data(page, label="IL-2"))  # the same draft, saved again
+    page.refresh_from_db()
+    response = editor_client.post(change_url(page), form_data(page, "_publish"))
+    assert response.status_code == 302
+    page.refresh_from_db()
+    assert page.label == "IL-2" and page.draft is None
+
+
+def test_a_scheduled_publish_of_a_draft_the_live_page_outgrew_waits_for_an_editor(tmp_path):
+    page = live_page()
+    workflow.save_draft(page, {**workflow.content_of(page), "label": "IL2"})
+    import_description(page, tmp_path, "<p>Imported since.</p>")
+    TreatmentPage.objects.filter(pk=page.pk).update(publish_at=timezone.now() - datetime.timedelta(minutes=1))
+    summary = scheduling.run_publishing_schedule()
+    assert summary.failed == [page.pk] and not summary.published
+    page.refresh_from_db()
+    assert page.description == "<p>Imported since.</p>" and page.draft["label"] == "IL2"
+    assert "The live page changed after this draft was started" in page.schedule_error
