@@ -333,3 +333,14 @@ def test_a_scheduled_publish_of_a_draft_the_live_page_outgrew_waits_for_an_edito
     page.refresh_from_db()
     assert page.description == "<p>Imported since.</p>" and page.draft["label"] == "IL2"
     assert "The live page changed after this draft was started" in page.schedule_error
+
+
+def test_the_import_report_says_a_page_it_changed_has_an_older_draft(tmp_path):
+    page = live_page(title="Interleukin 2")
+    workflow.save_draft(page, {**workflow.content_of(page), "label": "IL2"})
+    spec = {"pages": [{"section": page.section.path, "slug": page.slug, "title": page.title,
+                       "description": "<p>Imported.</p>"}]}  # fmt: skip
+    (tmp_path / "import.json").write_text(json.dumps(spec))
+    out = io.StringIO()
+    call_command("import_pages", str(tmp_path / "import.json"), stdout=out)
+    assert "note: an editor's unpublished draft of this page is left as it is" in out.getvalue()

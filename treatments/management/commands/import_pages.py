@@ -114,6 +114,11 @@ def _page_lines(page: PagePlan) -> list[str]:
         lines.append(f"  tags removed: {', '.join(page.tags_removed)}")
     if page.resources is not None:
         lines += _resources_lines(page.resources)
+    if page.page.draft is not None and page.page.published:
+        lines.append(
+            "  note: an editor's unpublished draft of this page is left as it is; publishing it will ask "
+            "first, since it was started before this import"
+        )
     return lines
 
 
