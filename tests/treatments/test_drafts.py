@@ -252,8 +252,8 @@ def test_a_form_opened_before_another_editors_save_cannot_put_back_what_they_cha
     if has_draft:
         workflow.save_draft(page, {**workflow.content_of(page), "label": "IL2"})
     other = Client()
-    other.force_login(get_user_model().objects.create_user("second", password="x", is_staff=True,
-                                                           is_superuser=True))  # fmt: skip
+    second = get_user_model().objects.create_user("second", password="x", is_staff=True, is_superuser=True)
+    other.force_login(second)
     mine, theirs = opened_form(editor_client, page), opened_form(other, page)
     assert mine == theirs
     response = other.post(change_url(page), form_data(page, description="<p>Theirs.</p>", edited_from=theirs))
