@@ -7,6 +7,7 @@ compare and restore views. Templates are under ``templates/admin/treatments/trea
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from django import forms
 from django.contrib import messages
 from django.contrib.admin.utils import unquote
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpResponseRedirect
@@ -24,6 +26,7 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.functional import cached_property
 from django.views.decorators.http import require_POST
+from reversion.models import Version
 from taggit.models import Tag
 from taggit.utils import edit_string_for_tags
 
@@ -313,6 +316,32 @@ class PageWorkflowAdminMixin:
         )
         return HttpResponseRedirect(self._url("change", page.pk))
 
+    def revision_view(self, request, object_id, version_id, extra_context=None):
+        """django-reversion's own revert page put a whole revision back at once, live, past the draft,
+        and with every other page and section the revision held, whatever the editor's rights on them.
+        Editors restore from History, into the draft (``restore_view``)."""
+        page = self._page(request, object_id)
+        return HttpResponseRedirect(self._url("history", page.pk))
+
+    def recover_view(self, request, version_id, extra_context=None):
+        """A deleted page back as it was: only a page's version, and only the page itself (its row, its
+        links and its tags), never the rest of the revision it was last saved in (an import's holds
+        every page it changed; reversion's recover reverted them all)."""
+        version = get_object_or_404(
+            Version,
+            pk=_id_or_404(str(version_id)),
+            content_type=ContentType.objects.get_for_model(TreatmentPage),
+        )
+        if TreatmentPage.objects.filter(pk=version.object_id).exists():
+            messages.info(request, "That page is not deleted: here it is.")
+            return HttpResponseRedirect(self._url("change", version.object_id))
+        if not self.has_add_permission(request):  # change permission: checked by the change form
+            raise PermissionDenied
+        version.revision.revert = functools.partial(_recover_page_only, version)  # what reversion calls
+        context = {"title": f"Recover {version.object_repr}", "recover": True, **(extra_context or {})}
+        template = self.recover_form_template or self._reversion_get_template_list("recover_form.html")
+        return self._reversion_revisionform_view(request, version, template, context)
+
     def history_view(self, request, object_id, extra_context=None):
         page = self._page(request, object_id)
         context = {
@@ -378,3 +407,19 @@ def _id_or_404(value: str) -> int:
     if not (value.isascii() and value.isdecimal()) or not 0 < int(value) < 2**63:
         raise Http404("No such id.")
     return int(value)
+
+
+def _recover_page_only(version: Version, delete: bool = False) -> None:
+    """Of the revision ``version`` belongs to (its last save), revert the page's row and its own links
+    alone, as they were; then its tags, as that save recorded them (``PageRevision``; taggit's rows are
+    not versioned). The rest of the revision (an import's holds every page it changed) is left alone."""
+    page_pk = int(version.object_id)
+    version.revert()
+    for link in version.revision.version_set.filter(
+        content_type=ContentType.objects.get_for_model(WebResource)
+    ):
+        if link.field_dict.get("page_id") == page_pk:
+            link.revert()
+    recorded = PageRevision.objects.filter(page_pk=page_pk)
+    if (then := recorded.filter(revision_id=version.revision_id).first() or recorded.first()) is not None:
+        TreatmentPage.objects.get(pk=page_pk).tags.set(then.content.get("tags", []))

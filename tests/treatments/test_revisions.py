@@ -3,7 +3,7 @@
 import pytest
 import reversion
 from django.test import Client
-from reversion.models import Revision
+from reversion.models import Revision, Version
 
 from tests.factories import PageListingFactory, TreatmentPageFactory
 from tests.treatments.editing import change_url, form_data, live_page
@@ -124,3 +124,71 @@ def test_a_deleted_pages_revisions_stay_for_recovery(editor_client):
     editor_client.post(change_url(page, "delete"), {"post": "yes"})
     assert not TreatmentPage.objects.filter(pk=pk).exists()
     assert PageRevision.objects.filter(page_pk=pk).exists()
+
+
+def submitted(response) -> dict:
+    """What the admin form in ``response`` posts back as it is shown."""
+    data = {}
+    forms = [response.context["adminform"].form]
+    for inline in response.context["inline_admin_formsets"]:
+        management = inline.formset.management_form
+        data |= {management.add_prefix(key): value for key, value in management.initial.items()}
+        forms += inline.formset.forms
+    for form in forms:
+        for name in form.fields:
+            value = form[name].value()
+            if name == "tags" and not isinstance(value, str):
+                value = ", ".join(sorted(tag.name for tag in value))
+            if value is True:
+                value = "on"
+            if value not in (None, False):
+                data[form.add_prefix(name)] = getattr(value, "pk", value)
+    return data
+
+
+def test_reversions_own_revert_page_is_history_and_reverts_nothing(editor_client):
+    page = live_page()
+    section = page.section
+    with reversion.create_revision():
+        section.title = "Renamed since"
+        section.save()
+    old = Version.objects.get_for_object(page).order_by("pk").first()
+    url = f"/admin/treatments/treatmentpage/{page.pk}/history/{old.pk}/"
+    for response in (editor_client.get(url), editor_client.post(url, form_data(page))):
+        assert response.status_code == 302 and response.url == change_url(page, "history")
+    section_version = Version.objects.get_for_object(section).order_by("pk").first()
+    editor_client.post(f"/admin/treatments/treatmentpage/{page.pk}/history/{section_version.pk}/", {})
+    section.refresh_from_db()
+    assert section.title == "Renamed since"
+
+
+def test_recovering_a_deleted_page_brings_back_it_alone_with_its_links_and_tags(editor_client, tmp_path):
+    page, other = live_page(title="Interleukin 2"), live_page(title="Interferon")
+    with reversion.create_revision():  # one revision holding both pages, as an import's does
+        for each in (page, other):
+            each.description = "<p>Both, in one revision.</p>"
+            each.save()
+    with reversion.create_revision():
+        other.description = "<p>Interferon, edited since.</p>"
+        other.save()
+    editor_client.post(change_url(page, "delete"), {"post": "yes"})
+    version = Version.objects.get_for_object_reference(TreatmentPage, page.pk).first()
+    url = f"/admin/treatments/treatmentpage/recover/{version.pk}/"
+    response = editor_client.get(url)
+    assert response.status_code == 200
+    assert editor_client.post(url, submitted(response)).status_code == 302
+    recovered = TreatmentPage.objects.get(pk=page.pk)
+    assert recovered.description == "<p>Both, in one revision.</p>"
+    assert recovered.published  # as it was
+    assert [r.url for r in recovered.web_resources.all()] == ["https://www.cancer.gov/il2"]
+    assert list(recovered.tags.names()) == ["cytokine"]
+    other.refresh_from_db()
+    assert other.description == "<p>Interferon, edited since.</p>"  # the rest of that revision untouched
+    with reversion.create_revision():
+        recovered.section.save()
+    section_version = Version.objects.get_for_object(recovered.section).first()
+    assert (
+        editor_client.get(f"/admin/treatments/treatmentpage/recover/{section_version.pk}/").status_code == 404
+    )
+    response = editor_client.get(url)  # not deleted any more
+    assert response.status_code == 302 and response.url == change_url(page)
