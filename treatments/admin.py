@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.db import models
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -37,6 +38,10 @@ OWNED_BY_PAGE = {model._meta.verbose_name for model in (Feedback, RefreshRun, Pa
 
 @admin.register(Section)
 class SectionAdmin(VersionAdmin):
+    """Sections keep their history to read; django-reversion's revert and recover pages are not offered:
+    they put back the whole revision a version belongs to (an import's holds pages too, past their
+    drafts), and a raw revert of a slug would leave the paths below it behind."""
+
     list_display = ["title", "path", "position"]
     list_editable = ["position"]
     search_fields = ["title", "path"]
@@ -45,6 +50,14 @@ class SectionAdmin(VersionAdmin):
     list_select_related = ["parent"]
     ordering = ["path"]
     formfield_overrides = {models.TextField: {"form_class": RichTextFormField}}
+
+    def revision_view(self, request, object_id, version_id, extra_context=None):
+        messages.info(request, "To bring back an old version of a section, change it here.")
+        return redirect("admin:treatments_section_change", object_id)
+
+    def recover_view(self, request, version_id, extra_context=None):
+        messages.info(request, "A deleted section (it had no pages) is added again like a new one.")
+        return redirect("admin:treatments_section_changelist")
 
 
 class WebResourceInline(admin.TabularInline):

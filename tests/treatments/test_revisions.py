@@ -192,3 +192,28 @@ def test_recovering_a_deleted_page_brings_back_it_alone_with_its_links_and_tags(
     )
     response = editor_client.get(url)  # not deleted any more
     assert response.status_code == 302 and response.url == change_url(page)
+
+
+def test_a_sections_old_version_never_reverts_its_revision(editor_client):
+    """An import's revision holds its sections and its pages: reverting it from a section's history put
+    the pages back live, past their drafts."""
+    page = live_page()
+    section = page.section
+    with reversion.create_revision():  # one revision, as an import's
+        section.title = "Old title"
+        section.save()
+        page.description = "<p>Old text.</p>"
+        page.save()
+    with reversion.create_revision():
+        section.title = "New title"
+        section.save()
+    page.description = "<p>New text.</p>"
+    page.save()
+    old = Version.objects.get_for_object(section).order_by("pk").first()
+    url = f"/admin/treatments/section/{section.pk}/history/{old.pk}/"
+    response = editor_client.post(url, {"title": "Old title", "slug": section.slug, "position": 0})
+    assert response.status_code == 302 and response.url == f"/admin/treatments/section/{section.pk}/change/"
+    section.refresh_from_db()
+    page.refresh_from_db()
+    assert (section.title, page.description) == ("New title", "<p>New text.</p>")
+    assert editor_client.get(f"/admin/treatments/section/recover/{old.pk}/").status_code == 302
