@@ -20,7 +20,9 @@ _SALT = "treatments.preview"
 
 
 def share_url(page: TreatmentPage) -> str:
-    token = signing.dumps({"page": page.pk}, salt=_SALT, compress=True)
+    """A signed link to the draft as it is now: it shows that draft only, never a later one."""
+    draft = workflow.content_digest(workflow.working_content(page))
+    token = signing.dumps({"page": page.pk, "draft": draft}, salt=_SALT, compress=True)
     return reverse("treatments:shared_preview", kwargs={"token": token})
 
 
@@ -54,4 +56,6 @@ def shared_preview(request, token: str):
     page = TreatmentPage.objects.select_related("section").filter(pk=data.get("page")).first()
     if page is None:
         raise Http404("No such preview.")
+    if data.get("draft") != workflow.content_digest(workflow.working_content(page)):
+        raise Http404("This preview link was for an earlier draft; ask an editor for a new one.")
     return render_preview(request, page, shared=True)

@@ -146,13 +146,24 @@ def test_a_shared_preview_link_lets_a_reviewer_read_the_draft_without_an_account
 
 def test_a_shared_preview_link_expires(settings):
     page = live_page()
-    token = signing.dumps({"page": page.pk}, salt="treatments.preview", compress=True)
-    link = f"/preview/{token}/"
+    link = previews.share_url(page)
     assert Client().get(link).status_code == 200
     with pytest.MonkeyPatch.context() as patch:
         later = timezone.now().timestamp() + (previews.SHARE_DAYS + 1) * 24 * 3600
         patch.setattr("time.time", lambda: later)
         assert Client().get(link).status_code == 404
+
+
+def test_a_shared_preview_link_shows_only_the_draft_it_was_made_for():
+    page = live_page()
+    workflow.save_draft(page, {**workflow.content_of(page), "description": "<p>For review.</p>"})
+    link = previews.share_url(page)
+    assert "For review." in Client().get(link).content.decode()
+    workflow.save_draft(page, {**workflow.content_of(page), "description": "<p>Not shared yet.</p>"})
+    later = Client().get(link)
+    assert later.status_code == 404 and b"Not shared yet." not in later.content
+    forged = signing.dumps({"page": page.pk}, salt="treatments.preview", compress=True)  # no draft named
+    assert Client().get(f"/preview/{forged}/").status_code == 404
 
 
 def test_editors_find_pages_by_other_name_label_and_tag(editor_client):
