@@ -39,6 +39,9 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # Behind our own reverse proxy, REMOTE_ADDR is the proxy: read the reader's address from the
 # header it adds. Never turn this on without such a proxy (the header is trivial to forge).
 TRUST_X_FORWARDED_FOR = env.bool("TRUST_X_FORWARDED_FOR", default=False)
+# Where that proxy connects from (Varnish beside gunicorn: loopback). The header is read only on a request
+# from one of these: one sent straight to gunicorn (bound beyond loopback) is told apart by its own address.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=["127.0.0.1", "::1"])
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -81,11 +81,22 @@ def test_an_admin_unlocks_an_account_as_the_readme_says(admin_user, command):
 
 
 def test_behind_our_proxy_the_lockout_follows_the_forwarded_address(admin_user, settings):
-    settings.TRUST_X_FORWARDED_FOR = True
+    settings.TRUST_X_FORWARDED_FOR, settings.TRUSTED_PROXIES = True, ["10.0.0.1"]
     proxy = "10.0.0.1"
     fail_five_times(address=proxy, HTTP_X_FORWARDED_FOR="203.0.113.5")
     assert sign_in("boss", PASSWORD, proxy, HTTP_X_FORWARDED_FOR="203.0.113.5")[1].status_code == 429
     assert signed_in(sign_in("boss", PASSWORD, proxy, HTTP_X_FORWARDED_FOR="203.0.113.6")[0])
+
+
+def test_a_request_sent_around_our_proxy_cannot_forge_its_address(admin_user, settings):
+    """gunicorn bound beyond loopback (``make stack HOST=0.0.0.0``) answers requests that did not come
+    through Varnish: their X-Forwarded-For is the sender's to write, so it is not read."""
+    settings.TRUST_X_FORWARDED_FOR, settings.TRUSTED_PROXIES = True, ["127.0.0.1"]
+    attacker = "198.51.100.7"
+    fail_five_times(address=attacker, HTTP_X_FORWARDED_FOR="203.0.113.5")
+    client, response = sign_in("boss", PASSWORD, attacker, HTTP_X_FORWARDED_FOR="203.0.113.99")
+    assert response.status_code == 429
+    assert not signed_in(client)
 
 
 def test_without_a_trusted_proxy_a_forged_forwarded_address_escapes_nothing(admin_user, settings):

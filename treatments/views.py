@@ -318,11 +318,13 @@ def _visitor_token(request):
 
 
 def client_address(request):
-    """The reader's address: behind our own proxy (TRUST_X_FORWARDED_FOR), the one it saw."""
+    """The reader's address: behind our own proxy (TRUST_X_FORWARDED_FOR), the one it saw, on a request
+    that came from it (TRUSTED_PROXIES); else the address the request came from."""
+    remote = request.META.get("REMOTE_ADDR", "")
     forwarded = request.headers.get("x-forwarded-for", "")
-    if settings.TRUST_X_FORWARDED_FOR and forwarded:
+    if settings.TRUST_X_FORWARDED_FOR and forwarded and remote in settings.TRUSTED_PROXIES:
         return forwarded.split(",")[-1].strip()  # the last hop is the one our proxy added
-    return request.META.get("REMOTE_ADDR", "")
+    return remote
 
 
 def _visitor_key(token):
