@@ -77,7 +77,8 @@ STACK_BIND = export WEB_BIND="$(HOST):$(PORT)" EDGE_PURGE_URL=""
 else
 STACK_PROCESSES = edge web worker beat
 STACK_BIND = export WEB_BIND="$(HOST):$(WEB_PORT)" EDGE_LISTEN="$(HOST):$(PORT)" \
-	EDGE_PURGE_URL="http://127.0.0.1:$(PORT)/" TRUST_X_FORWARDED_FOR=1
+	EDGE_PURGE_URL="http://127.0.0.1:$(PORT)/" TRUST_X_FORWARDED_FOR=1 \
+	TRUSTED_PROXIES="$${TRUSTED_PROXIES:-127.0.0.1,::1,$(HOST)}"
 endif
 # The page cache's keys follow the code: a new commit's templates never serve an older commit's pages.
 STACK_BIND += PAGE_CACHE_VERSION="$${PAGE_CACHE_VERSION:-$$(git rev-parse --short HEAD 2>/dev/null || echo 1)}"

@@ -99,6 +99,17 @@ def test_a_request_sent_around_our_proxy_cannot_forge_its_address(admin_user, se
     assert not signed_in(client)
 
 
+@pytest.mark.parametrize(
+    "proxy, trusted", [("::ffff:127.0.0.1", ["127.0.0.1"]), ("10.1.2.3", ["10.1.0.0/16"])]
+)
+def test_our_proxy_is_known_by_network_and_as_an_ipv4_address_seen_as_ipv6(
+    admin_user, settings, proxy, trusted
+):
+    settings.TRUST_X_FORWARDED_FOR, settings.TRUSTED_PROXIES = True, trusted
+    fail_five_times(address=proxy, HTTP_X_FORWARDED_FOR="203.0.113.5")
+    assert signed_in(sign_in("boss", PASSWORD, proxy, HTTP_X_FORWARDED_FOR="203.0.113.6")[0])
+
+
 def test_without_a_trusted_proxy_a_forged_forwarded_address_escapes_nothing(admin_user, settings):
     settings.TRUST_X_FORWARDED_FOR = False
     fail_five_times(HTTP_X_FORWARDED_FOR="203.0.113.5")

@@ -404,7 +404,7 @@ class PageWorkflowAdminMixin:
 
 def _id_or_404(value: str) -> int:
     """A row id from a URL an editor may have typed: "abc", "²" or 20 digits are a 404, not a 500."""
-    if not (value.isascii() and value.isdecimal()) or not 0 < int(value) < 2**63:
+    if not (value.isascii() and value.isdecimal()) or len(value) > 18 or not int(value):
         raise Http404("No such id.")
     return int(value)
 

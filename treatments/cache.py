@@ -20,6 +20,7 @@ import functools
 import gzip
 import hashlib
 import logging
+import re
 import time
 import uuid
 from collections import OrderedDict
@@ -92,6 +93,23 @@ def _cacheable_query(request) -> bool:
         name in QUERY_VALUES and len(values) == 1 and QUERY_VALUES[name](values[0])
         for name, values in request.GET.lists()
     )
+
+
+# A local run's own hosts, on whatever port it serves (``make run``, ``make stack``, the benchmarks).
+_LOOPBACK = re.compile(r"(?:127\.0\.0\.1|localhost|\[::1\])(?::\d{1,5})?")
+
+
+def _cacheable_host(request) -> bool:
+    """A host the cache keeps copies for: one ALLOWED_HOSTS lists as it is, or loopback. Django accepts
+    a listed host with any port, in any case, with a trailing dot; each is a page of its own (its URLs
+    are built from it), so keeping them all would let anyone fill the cache: they are rendered uncached."""
+    host = request.get_host()
+    return host in _literal_hosts(tuple(settings.ALLOWED_HOSTS)) or _LOOPBACK.fullmatch(host) is not None
+
+
+@functools.lru_cache(maxsize=8)
+def _literal_hosts(allowed: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(host for host in allowed if host != "*" and not host.startswith("."))
 
 
 def reader_page(view):
@@ -194,6 +212,13 @@ def _tags_changing(sender, instance, action, **kwargs):
 
 
 @receiver(post_save, sender=Tag, dispatch_uid="page-cache-purge-tag")
+def _tag_saved(sender, created=False, raw=False, **kwargs):
+    """A tag renamed shows on every page with it; a new one (taggit makes it as a page takes it) on
+    none yet: that page's change purges what shows it."""
+    if not created:
+        _tree_changed(sender, raw=raw)
+
+
 @receiver(post_delete, sender=Tag, dispatch_uid="page-cache-purge-tag-deleted")
 @receiver(post_save, sender=Section, dispatch_uid="page-cache-purge-section")
 @receiver(post_delete, sender=Section, dispatch_uid="page-cache-purge-section-deleted")
@@ -554,7 +579,7 @@ class PageCacheMiddleware:
             response = self.get_response(request)
             add_never_cache_headers(response)
             return response
-        if not settings.PAGE_CACHE_ENABLED or not _cacheable_query(request):
+        if not settings.PAGE_CACHE_ENABLED or not _cacheable_query(request) or not _cacheable_host(request):
             return _public(request, self.get_response(request))
         try:
             return _serve(request, self.get_response)

@@ -9,11 +9,9 @@ changes since the page's previous revision, in words for editors.
 
 from __future__ import annotations
 
-import threading
-
 import reversion
 from django.db.models import Q
-from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
+from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 from reversion.signals import post_revision_commit
 
@@ -95,31 +93,9 @@ def as_snapshot(page_revision: PageRevision) -> dict:
     }
 
 
-# Pages being deleted in this thread: their links and tags go first (the delete's cascade), which is
-# not an edit of the page. Recorded, it made the page's last revision an empty one, and a recovered
-# page came back without its links and tags.
-_deleting = threading.local()
-
-
-def _being_deleted() -> set:
-    if not hasattr(_deleting, "pks"):
-        _deleting.pks = set()
-    return _deleting.pks
-
-
-@receiver(pre_delete, sender=TreatmentPage)
-def _page_deleting(sender, instance, **kwargs):
-    _being_deleted().add(instance.pk)
-
-
-@receiver(post_delete, sender=TreatmentPage)
-def _page_deleted(sender, instance, **kwargs):
-    _being_deleted().discard(instance.pk)
-
-
 def _page_changed(page: TreatmentPage | None) -> None:
     """Add the page to the open revision, or open one: a save outside the admin is still a revision."""
-    if page is None or page.pk is None or page.pk in _being_deleted():
+    if page is None or page.pk is None:
         return
     if reversion.is_active():
         reversion.add_to_revision(page)
@@ -135,9 +111,13 @@ def _page_saved(sender, instance, raw=False, **kwargs):
 
 
 @receiver([post_save, post_delete], sender=WebResource)
-def _resource_changed(sender, instance, raw=False, **kwargs):
-    if not raw:
-        _page_changed(TreatmentPage.objects.filter(pk=instance.page_id).first())
+def _resource_changed(sender, instance, raw=False, origin=None, **kwargs):
+    """A link saved or deleted is an edit of its page; but not its deletion with the page itself (the
+    delete's cascade, ``origin`` a page or pages): recorded, that made the page's last revision an empty
+    one, and a recovered page came back without its links and tags."""
+    if raw or isinstance(origin, TreatmentPage) or getattr(origin, "model", None) is TreatmentPage:
+        return
+    _page_changed(TreatmentPage.objects.filter(pk=instance.page_id).first())
 
 
 @receiver(m2m_changed, sender=TreatmentPage.tags.through)

@@ -57,8 +57,7 @@ def sitemap(request):
     return sitemap_view(request, sitemaps=SITEMAPS)
 
 
-@cache.reader_page
-@require_safe
+@cache.reader_page  # GET and HEAD only, as every reader's page
 def robots_txt(request):
     sitemap_url = request.build_absolute_uri(reverse("treatments:sitemap"))
     return render(

@@ -1,7 +1,9 @@
 """Readers' views: the home page, a section, a treatment page, tag pages, the A-Z, and the feedback vote."""
 
+import functools
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import unicodedata
 from urllib.parse import urlsplit
@@ -322,9 +324,24 @@ def client_address(request):
     that came from it (TRUSTED_PROXIES); else the address the request came from."""
     remote = request.META.get("REMOTE_ADDR", "")
     forwarded = request.headers.get("x-forwarded-for", "")
-    if settings.TRUST_X_FORWARDED_FOR and forwarded and remote in settings.TRUSTED_PROXIES:
+    if settings.TRUST_X_FORWARDED_FOR and forwarded and _from_our_proxy(remote):
         return forwarded.split(",")[-1].strip()  # the last hop is the one our proxy added
     return remote
+
+
+def _from_our_proxy(remote: str) -> bool:
+    """Is ``remote`` one of TRUSTED_PROXIES (addresses or networks; an IPv4 address seen as IPv6 too)?"""
+    try:
+        address = ipaddress.ip_address(remote)
+    except ValueError:
+        return False
+    address = getattr(address, "ipv4_mapped", None) or address
+    return any(address in network for network in _trusted_networks(tuple(settings.TRUSTED_PROXIES)))
+
+
+@functools.lru_cache(maxsize=8)
+def _trusted_networks(entries: tuple[str, ...]) -> tuple:
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
 
 
 def _visitor_key(token):

@@ -125,7 +125,7 @@ def check_draft_current(page: TreatmentPage) -> None:
         raise LiveChangedSinceDraft(
             "The live page changed after this draft was started (an import, or another change published "
             "since): publishing the draft would put back its older text, tags or links there. Compare "
-            "the two in History, then publish anyway to replace those changes, or edit the draft first."
+            "the two in History, bring into the draft what should stay, then tick Publish anyway."
         )
 
 
