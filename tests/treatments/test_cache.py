@@ -338,7 +338,8 @@ def test_while_one_request_renders_a_purged_page_the_others_get_the_stale_copy(
 ):
     get(treatment.get_absolute_url())
     cache.purge([treatment.get_absolute_url()])
-    entry_key = cache._keys(RequestFactory().get(treatment.get_absolute_url()))[0]
+    request = RequestFactory().get(treatment.get_absolute_url())
+    entry_key = cache._keys(request, cache._cached_host(request))[0]
     page_cache.add(entry_key + ":lock", 1, timeout=10)  # someone else is rendering it
     with django_assert_num_queries(0):
         response = get(treatment.get_absolute_url())
@@ -362,7 +363,9 @@ def test_concurrent_requests_for_a_purged_page_render_it_once(treatment, monkeyp
     results = []
 
     def reader():
-        results.append(cache._serve(RequestFactory().get("/x/"), lambda request: HttpResponse(b"page")))
+        results.append(
+            cache._serve(RequestFactory().get("/x/"), lambda request: HttpResponse(b"page"), "testserver")
+        )
 
     threads = [threading.Thread(target=reader) for _ in range(8)]
     for thread in threads:
