@@ -31,6 +31,7 @@ from taggit.models import Tag
 from taggit.utils import edit_string_for_tags
 
 from publications.admin_tools import check_changed_query, confirm_query_field
+from publications.curation import typed_id
 
 from . import diff, previews, review, revisions, workflow
 from .models import PageRevision, TreatmentPage, WebResource
@@ -404,9 +405,9 @@ class PageWorkflowAdminMixin:
 
 def _id_or_404(value: str) -> int:
     """A row id from a URL an editor may have typed: "abc", "²" or 20 digits are a 404, not a 500."""
-    if not (value.isascii() and value.isdecimal()) or len(value) > 18 or not int(value):
+    if (pk := typed_id(value)) is None:
         raise Http404("No such id.")
-    return int(value)
+    return pk
 
 
 def _recover_page_only(version: Version, delete: bool = False) -> None:
