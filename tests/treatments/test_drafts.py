@@ -9,7 +9,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.factories import FeedbackFactory, TreatmentPageFactory
@@ -355,3 +357,15 @@ def test_the_import_report_says_a_page_it_changed_has_an_older_draft(tmp_path):
     out = io.StringIO()
     call_command("import_pages", str(tmp_path / "import.json"), stdout=out)
     assert "note: an editor's unpublished draft of this page is left as it is" in out.getvalue()
+
+
+def test_a_save_locks_the_pages_row_until_it_commits(editor_client):
+    """What makes the ``edited_from`` check hold for two saves at once: the second waits for the first."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks (SELECT ... FOR UPDATE) are PostgreSQL's")
+    page = live_page()
+    with CaptureQueriesContext(connection) as queries:
+        response = editor_client.post(change_url(page), form_data(page, label="IL2"))
+    assert response.status_code == 302
+    locks = [q["sql"] for q in queries if "FOR UPDATE" in q["sql"] and "treatments_treatmentpage" in q["sql"]]
+    assert locks, "the page's row was not locked"
