@@ -432,7 +432,7 @@ def accept_redirect(resource: WebResource, *, user=None) -> str:
     if page.web_resources.filter(url=new).exists() or new in draft_urls:
         raise CannotAccept(f"The page already links to {new}: delete the old link instead.")
     # The draft gets the same change: if it was started from the live content as it is, it still is.
-    draft_current = bool(page.draft) and page.draft_base == workflow.content_digest(workflow.content_of(page))
+    draft_current = bool(page.draft) and bool(page.draft_base) and workflow.draft_is_current(page)
     with reversion.create_revision():
         reversion.set_user(user)
         reversion.set_comment(f"Link “{resource.title}” moved permanently: {old} → {new}")

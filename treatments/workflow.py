@@ -118,10 +118,16 @@ class LiveChangedSinceDraft(NotPublishable):
     """The live page changed after its draft was started: publishing the draft would undo that."""
 
 
+def draft_is_current(page: TreatmentPage) -> bool:
+    """Is the live content still what the page's draft started from? (Yes with no draft, and for a draft
+    from before ``draft_base`` existed: it cannot be told.)"""
+    return page.draft is None or not page.draft_base or content_digest(content_of(page)) == page.draft_base
+
+
 def check_draft_current(page: TreatmentPage) -> None:
     """Raise LiveChangedSinceDraft if the live content is no longer what the draft started from (an
-    import, or a restore published since); a draft from before ``draft_base`` existed is not checked."""
-    if page.draft is not None and page.draft_base and content_digest(content_of(page)) != page.draft_base:
+    import, or a restore published since)."""
+    if not draft_is_current(page):
         raise LiveChangedSinceDraft(
             "The live page changed after this draft was started (an import, or another change published "
             "since): publishing the draft would put back its older text, tags or links there. Compare "
