@@ -202,13 +202,11 @@ class PageWorkflowAdminMixin:
         """On a save, the page's row is locked until the save commits (the admin's change view is one
         transaction): of two saves from forms opened on the same version, the second then reads the
         first's and is refused (``edited_from``), instead of both passing the check at once."""
-        page = super().get_object(request, object_id, from_field)
-        if page is not None and request.method == "POST":
-            locked = TreatmentPage.objects.select_for_update().filter(pk=page.pk)
-            if not locked.exists():
-                return None
-            page.refresh_from_db()
-        return page
+        if request.method == "POST" and (pk := typed_id(unquote(object_id))) is not None:
+            TreatmentPage.objects.select_for_update().filter(
+                pk=pk
+            ).exists()  # waits for another save's commit
+        return super().get_object(request, object_id, from_field)  # read after the lock: the latest
 
     def save_model(self, request, obj, form, change):
         """Settings are saved now; a live page's content is put back and waits in the draft."""

@@ -119,7 +119,7 @@ class Section(models.Model):
             raise ValidationError({"slug" if self.parent_id is None else "parent": problem})
         if self.parent_id is None:
             return
-        if paths.pages_at([paths.section_path(self.parent.path, self.slug)]):
+        if paths.pages_at([new_path]):
             raise ValidationError({"slug": "A page in the parent section already uses this slug."})
         if self.pk and paths.is_within(self.parent.path, self.path):  # self.path: where it is stored now
             raise ValidationError({"parent": "A section cannot be inside itself."})

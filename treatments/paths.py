@@ -93,10 +93,10 @@ def is_slug(value: str) -> bool:
     return value == value.lower()
 
 
-def _too_long(value: str, max_length: int) -> str | None:
-    if len(value) <= max_length:
-        return None
-    return f"must be at most {max_length} characters (it has {len(value)})"
+def _too_long(value: str | int, max_length: int) -> str | None:
+    """Why ``value`` (a text, or a length) is too long, or None."""
+    length = value if isinstance(value, int) else len(value)
+    return None if length <= max_length else f"must be at most {max_length} characters (it has {length})"
 
 
 def slug_problem(slug: str) -> str | None:
@@ -124,7 +124,7 @@ def subtree_length_problem(new_path: str, deepest_below: int = 0) -> str | None:
     characters longer than the section's own path), would be longer than a path can be."""
     if problem := _too_long(new_path, SECTION_PATH_MAX_LENGTH):
         return f"Its path {problem}."
-    if deepest_below and (problem := _too_long(new_path + "x" * deepest_below, SECTION_PATH_MAX_LENGTH)):
+    if deepest_below and (problem := _too_long(len(new_path) + deepest_below, SECTION_PATH_MAX_LENGTH)):
         return f"The path of the deepest section below it {problem}."
     return None
 

@@ -114,7 +114,7 @@ def _page_lines(page: PagePlan) -> list[str]:
         lines.append(f"  tags removed: {', '.join(page.tags_removed)}")
     if page.resources is not None:
         lines += _resources_lines(page.resources)
-    if page.page.draft is not None and page.page.published:
+    if page.page.published and page.page.draft is not None and page.page.draft_base:  # it will ask
         lines.append(
             "  note: an editor's unpublished draft of this page is left as it is; publishing it will ask "
             "first, since it was started before this import"
