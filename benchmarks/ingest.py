@@ -9,10 +9,12 @@ the project's parser (whole tree on the fixture files, streamed on the big respo
 lists out before lxml reads them), and parse + store into PostgreSQL (all new; all re-fetched, which PubMed
 had not changed, so only their ``updated_at`` is written; all re-fetched and changed, each row rewritten),
 with the CPU time per record of this process and of its PostgreSQL backend (steadier than rates on a shared
-machine). Peak memory (max RSS of a fresh process) is measured for the streamed ingest at N/10, N/4 and N
-records: flat means equal once the pipeline is full (``store_records`` holds at most four batches of 500: one
-parsed and waiting, one being parsed, one being built, one being stored), and for a refresh's own path at the
-same sizes: efetch over HTTP from the tests' fake E-utilities (in a process of its own), the records spooled
+machine). Then two ingests of N/2 new records at once, each in a process of its own, as a worker started
+with ``--concurrency 2`` runs two refreshes: what the machine stores when one stream's GIL is not the limit.
+Peak memory (max RSS of a fresh process) is measured for the streamed ingest at N/10, N/4 and N records: flat
+means equal once the pipeline is full (``store_records`` holds at most four batches of 500: one parsed and
+waiting, one being parsed, one being built, one being stored), and for a refresh's own path at the same sizes:
+efetch over HTTP from the tests' fake E-utilities (in a process of its own), the records spooled
 (``publications.spool``), then stored. Figures, not assertions: compare runs on the same machine.
 """
 
@@ -47,8 +49,8 @@ def setup_django(pg: str) -> None:
     django.setup()
 
 
-def build_response(count: int, path: Path) -> int:
-    """One efetch response of ``count`` articles with distinct PMIDs; returns its size in bytes."""
+def build_response(count: int, path: Path, first: int = 90_000_000) -> int:
+    """One efetch response of ``count`` articles, PMIDs ``first`` onwards; returns its size in bytes."""
     from lxml import etree
 
     # The articles as NCBI sent them, reference lists and all (a record's source_xml has none).
@@ -64,7 +66,7 @@ def build_response(count: int, path: Path) -> int:
             element = etree.fromstring(articles[number % len(articles)])
             element.find(
                 "MedlineCitation/PMID" if element.tag == "PubmedArticle" else "BookDocument/PMID"
-            ).text = str(90_000_000 + number)
+            ).text = str(first + number)
             out.write(etree.tostring(element) + b"\n")
         out.write(b"</PubmedArticleSet>\n")
     return path.stat().st_size
@@ -161,6 +163,33 @@ def child(path: Path) -> None:
     ingest(path)
     status = Path("/proc/self/status").read_text()  # VmHWM: ru_maxrss would carry the parent's over exec
     print(int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) / 1024)
+
+
+def timed_child(path: Path) -> None:
+    """Run in a fresh process: ingest the file; print when the ingest began and ended (epoch seconds, so
+    that two such processes' times compare), leaving out the process's start and Django's setup."""
+    start = time.time()
+    ingest(path)
+    print(start, time.time())
+
+
+def two_at_once(paths: list[Path], pg: str) -> tuple[int, float]:
+    """New records a second of two ingests at once, each in its own process with its own PostgreSQL
+    backend, as two refreshes run on a worker started with ``--concurrency 2`` (the Procfile's default)."""
+    children = [
+        subprocess.Popen(  # noqa: S603 - this same script
+            [sys.executable, __file__, "--pg", pg, "--timed-child", str(path)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for path in paths
+    ]
+    spans = [[float(value) for value in child.communicate()[0].split()[-2:]] for child in children]
+    if any(child.returncode for child in children):
+        raise RuntimeError("an ingest process failed")
+    from publications.models import Publication
+
+    return Publication.objects.count(), max(end for _, end in spans) - min(start for start, _ in spans)
 
 
 def refresh_child(path: Path) -> None:
@@ -281,6 +310,13 @@ def report(records: int, pg: str, scratch: Path) -> None:
         print(f"  {name:40s} {count / seconds:9,.0f}  {count / seconds / limit:13.3f}  "
               f"{cpu / count * 1e6:5.0f}, {server_cpu}")  # fmt: skip
     print_ceiling(next(row for row in rows if "all new" in row[0]))
+    halves = [scratch / "first-half.xml", scratch / "second-half.xml"]
+    build_response(records // 2, halves[0])
+    build_response(records - records // 2, halves[1], first=80_000_000)
+    Publication.objects.all().delete()
+    count, seconds = two_at_once(halves, pg)
+    print(f"  two ingests at once, {records // 2:,} new records each, one process and backend each: "
+          f"{count / seconds:,.0f} records/s together")  # fmt: skip
     peaks = []
     for path in (small, medium, big):
         Publication.objects.all().delete()
@@ -317,12 +353,15 @@ def main() -> None:
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--refresh-child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--timed-child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         return serve_articles(args.serve)
-    if args.child or args.refresh_child:
+    if args.child or args.refresh_child or args.timed_child:
         setup_django(args.pg)
+        if args.timed_child:
+            return timed_child(args.timed_child)
         return child(args.child) if args.child else refresh_child(args.refresh_child)
     recreate_database(args.pg)
     try:
