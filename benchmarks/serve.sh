@@ -58,7 +58,7 @@ echo "preparing: migrate, collectstatic, load_demo into $DB" >&2
 .venv/bin/python manage.py collectstatic --noinput -v0
 .venv/bin/python manage.py load_demo -v0 >/dev/null
 
-start_site() {  # NAME PORT [ENV...]: gunicorn, 2 sync workers, as the Procfile runs it (no access log)
+start_site() {  # NAME PORT [ENV...]: gunicorn, 2 sync workers as the peer and the floor run (no access log)
   local name=$1 port=$2; shift 2
   env "$@" .venv/bin/gunicorn cancerindex.wsgi -b "127.0.0.1:$port" -w 2 --daemon --pid "$RUN/$name.pid" \
     --error-logfile "$RUN/$name.log"
