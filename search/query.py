@@ -328,12 +328,11 @@ def finish_pages(pages, q) -> list:
 
 
 def _publication_has_text(text: str) -> Q:
-    abstract = Cast("abstract", TextField())
     return (
         Q(title__icontains=text)
         | Q(authors_text__icontains=text)
         | Q(journal__icontains=text)
-        | Q(IContains(abstract, text))
+        | Q(IContains(AbstractText(F("abstract")), text))
     )
 
 
@@ -373,7 +372,7 @@ def _full_text_publications(publications, terms: Terms):
                 _without_tags(F("title")), highlighted, highlight_all=True, **headline
             ),
             snippet_marked=SearchHeadline(
-                _without_tags(_abstract_text()),
+                _without_tags(AbstractText(F("abstract"))),
                 highlighted,
                 max_words=35,
                 min_words=15,
@@ -424,13 +423,20 @@ def _without_tags(expression, between: str = ""):
                 output_field=TextField())  # fmt: skip
 
 
-def _abstract_text():
-    """An abstract's section texts, as one text."""
-    return Func(
-        F("abstract"),
-        template="array_to_string(ARRAY(SELECT jsonb_array_elements(%(expressions)s) ->> 'text'), ' ')",
-        output_field=TextField(),
-    )
+class AbstractText(Func):
+    """An abstract's section texts, as one text ("" for none, as on PostgreSQL): never the JSON they are
+    stored as, whose keys ("label", "text") would match every abstract, and which SQLite writes with
+    non-ASCII as \\u escapes."""
+
+    template = "array_to_string(ARRAY(SELECT jsonb_array_elements(%(expressions)s) ->> 'text'), ' ')"
+    output_field = TextField()
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        template = (
+            "coalesce((SELECT group_concat(json_extract(value, '$.text'), ' ') "
+            "FROM json_each(%(expressions)s)), '')"
+        )
+        return self.as_sql(compiler, connection, template=template, **extra_context)
 
 
 def marked(text: str | None, decode: bool = True):

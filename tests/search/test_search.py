@@ -99,6 +99,21 @@ def test_a_publication_title_match_ranks_above_an_abstract_match(engine):
     assert found == ["Melanoma outcomes.", "A study of cells."]
 
 
+def test_an_abstract_is_searched_by_its_words_not_its_stored_json(client, engine):
+    """In embedded mode (SQLite stores JSON with \\u escapes) "β-catenin" in an abstract was not found, and
+    "text" or "label" (the sections' keys) found every publication with an abstract."""
+    page = TreatmentPageFactory(title="Plain")
+    listed(
+        page, title="A study of cells.", abstract=[{"label": None, "text": "Wnt/β-catenin in naïve cells."}]
+    )
+    listed(page, title="Other cells.", abstract=[{"label": "METHODS", "text": "Nothing else."}])
+    assert publication_results(search(client, "β-catenin")) == ["A study of cells."]
+    assert publication_results(search(client, "naïve cells")) == ["A study of cells."]
+    for q in ["text", "label", "null"]:
+        assert publication_results(search(client, q)) == [], q
+        assert page_results(search(client, q)) == [], q
+
+
 def test_pages_come_first_then_publications(client, engine):
     page = TreatmentPageFactory(title="Vemurafenib")
     listed(page, title="Vemurafenib resistance in melanoma.")
