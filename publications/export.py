@@ -231,8 +231,8 @@ _TEX_ESCAPES = {
     "^": r"\textasciicircum{}",
 }
 _TEX_SPECIAL = re.compile("|".join(map(re.escape, _TEX_ESCAPES)))
-# The inline markup a title or abstract keeps (``markup.INLINE_TAGS``), as LaTeX; braced, so a
-# bibliography style never changes the case of what is inside (gene names in italics, say).
+# The inline markup a title or abstract keeps (``markup.INLINE_TAGS``), as LaTeX, each in a group of its
+# own (a title's case is kept whole: ``_bibtex_title``).
 _TEX_COMMANDS = {
     "i": "textit",
     "b": "textbf",
@@ -308,6 +308,14 @@ def _bibtex_names(publication) -> str:
     return " and ".join(names)
 
 
+def _bibtex_title(fragment: str) -> str:
+    """The title in a group of its own, so styles print it as PubMed gives it (as a rule, in sentence
+    case). BibTeX styles lowercase a title but its first letter, gene names and proper nouns too ("HER2"
+    to "her2", "Crohn" to "crohn"), even inside a group that opens with a command ("{\\textit{TERT}}")."""
+    text = inline_tex(fragment)
+    return f"{{{text}}}" if text else ""
+
+
 def _bibtex_entry(publication) -> str:
     chapter = _is_chapter(publication)
     kind = "incollection" if chapter else "book" if publication.kind == "book" else "article"
@@ -320,7 +328,7 @@ def _bibtex_entry(publication) -> str:
     month = month_number(publication.pub_month)
     fields = [
         ("author", _bibtex_names(publication)),
-        ("title", inline_tex(publication.title)),
+        ("title", _bibtex_title(publication.title)),
         (container, tex(publication.journal_title or publication.journal) if container else ""),
         ("year", tex(year(publication))),
         ("month", BIBTEX_MONTHS[month - 1] if month else ""),  # a macro, unbraced

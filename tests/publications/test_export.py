@@ -110,6 +110,27 @@ def braces_balance(text: str) -> bool:
     return depth == 0
 
 
+def bibtex_title_case(value: str) -> str:
+    """What a BibTeX style (plain, unsrt, ieeetr...) prints of a title: its ``"t" change.case$``, by
+    bibtex.web's rules. At brace depth 0 every letter but the first is lowercased; a group opening with
+    "{\\" is a "special character", lowercased but for its commands' names, nested braces or not; any
+    other group is kept as it is."""
+    out, depth, special, i = [], 0, False, 0
+    while i < len(value):
+        char = value[i]
+        if char in "{}":
+            depth += 1 if char == "{" else -1
+            if char == "{" and depth == 1:
+                special = value[i + 1 : i + 2] == "\\"
+        elif depth == 0:
+            char = char if i == 0 else char.lower()
+        elif special:  # a command's name as it is, any other letter lowercased
+            char = re.match(r"\\[A-Za-z]*", value[i:]).group() if char == "\\" else char.lower()
+        out.append(char)
+        i += len(char)
+    return "".join(out)
+
+
 def parse_medline(text: str) -> list[dict[str, list[str]]]:
     """Records of (tag, values), continuation lines joined, as PubMed's format says."""
     found = []
@@ -231,8 +252,8 @@ def test_bibtex_reads_back_as_pubmed_gave_it():
         "PMC5442267",
     )
     assert "ptrend=0.048" in fields["abstract"] and "r2<0.25" in fields["abstract"]
-    # Inline markup is LaTeX in the file, braced so no style changes its case.
-    assert r"title = {Leucocyte telomere length, genetic variants at the {\textit{TERT}} gene" in text
+    # Inline markup is LaTeX in the file; the title is in a group of its own, so no style changes its case.
+    assert r"title = {{Leucocyte telomere length, genetic variants at the {\textit{TERT}} gene" in text
     assert r"r{\textsuperscript{2}}<0.25" in text and r"p{\textsubscript{trend}}=0.048" in text
     assert panel.fields_dict["author"].value == [
         "Guideline Development Panel for the Treatment of Depressive Disorders"
@@ -266,6 +287,28 @@ def test_a_whole_book_and_an_entry_without_a_pmid():
     assert items[0]["type"] == "book" and "container-title" not in items[0]
     assert items[1]["id"] == "cancerindex42" and "PMID" not in items[1] and "URL" not in items[1]
     assert parse_medline(export.medline([old]))[0]["SO"] == ["Lancet. 1999;1-5."]
+
+
+def test_a_bibtex_style_keeps_the_titles_capitals():
+    """Before, plain.bst printed "Her2-positive ... il-2 in t cells" and even "{\\textit{tert}}" (BibTeX
+    lowercases inside a group that opens with a command): PubMed's titles are in sentence case already."""
+    title = "HER2-positive cancer: <i>TERT</i>, IL-2 and CD4<sup>+</sup> T cells in Crohn's disease."
+    text = export.bibtex([hostile(title=title)])
+    assert braces_balance(text)
+    (value,) = re.findall(r"^  title = \{(.*)\},$", text, flags=re.MULTILINE)
+    printed = bibtex_title_case(value)
+    for kept in ["HER2-positive", r"\textit{TERT}", "IL-2", "CD4", "T cells", "Crohn's"]:
+        assert kept in printed, kept
+    assert (
+        bibtex_title_case(r"A {\textit{TERT}} B {{\textit{TERT}}}")
+        == r"A {\textit{tert}} b {{\textit{TERT}}}"
+    )
+    (entry,) = parse_bibtex(text)
+    assert (
+        entry.fields_dict["title"].value
+        == "HER2-positive cancer: TERT, IL-2 and CD4+ T cells in Crohn's disease."
+    )
+    assert "title" not in parse_bibtex(export.bibtex([hostile(title="")]))[0].fields_dict
 
 
 def test_tex_markup_left_open_is_closed():
