@@ -96,6 +96,11 @@ class Terms:
     def terms(self) -> list[str]:
         return [term for group in self.groups for term in group]
 
+    @property
+    def left_out(self) -> list[str]:
+        """What the excluded terms leave out: each written both ways ("-IL2" leaves out "IL-2" too)."""
+        return [spelling for term in self.excluded for spelling in spellings(term)]
+
 
 def parse(query: str) -> Terms:
     groups: list[list[str]] = []
@@ -190,7 +195,7 @@ def _any_query(terms):
 
 def _excluded_query(terms: Terms):
     query = None
-    for term in terms.excluded:
+    for term in terms.left_out:
         one = SearchQuery(term, search_type="websearch", config=CONFIG, invert=True)
         query = one if query is None else query & one
     return query
@@ -299,7 +304,7 @@ def _fallback_pages(pages, terms: Terms):
         for term in group:
             found |= _page_has_text(term)
         pages = pages.filter(found)
-    for term in terms.excluded:
+    for term in terms.left_out:
         pages = pages.exclude(_page_fields_have(plain(term)))
     score = Value(0, output_field=IntegerField())
     for term in terms.terms:
@@ -392,7 +397,7 @@ def _fallback_publications(publications, terms: Terms):
             for spelling in spellings(term):
                 found |= _publication_has_text(plain(spelling))
         publications = publications.filter(found)
-    for term in terms.excluded:
+    for term in terms.left_out:
         publications = publications.exclude(_publication_has_text(plain(term)))
     score = Value(0, output_field=IntegerField())
     for term in terms.terms:

@@ -212,6 +212,18 @@ def test_excluded_words_leave_pages_and_publications_out(engine):
     assert [p.title for p in query.search_publications("cisplatin -lung")] == ["Cisplatin in bladder cancer."]
 
 
+def test_an_excluded_word_is_left_out_however_it_is_written(client, engine):
+    """ "IL2" and "IL-2" are one name: before, "melanoma -IL2" still listed an IL-2 paper (and, in embedded
+    mode, a page about IL-2), though the same search left the page out on PostgreSQL."""
+    page = TreatmentPageFactory(title="Melanoma care", description="<p>Uses IL-2 in melanoma.</p>")
+    listed(page, title="Melanoma and IL-2 therapy.")
+    listed(page, title="Melanoma and BRAF.")
+    for q in ["melanoma -IL2", "melanoma -il-2"]:
+        html = search(client, q)
+        assert publication_results(html) == ["Melanoma and BRAF."], q
+        assert page_results(html) == [], q
+
+
 # --- Any input gets a page --------------------------------------------------------------------------
 
 HOSTILE = [
