@@ -107,7 +107,7 @@ def parse(query: str) -> Terms:
     excluded: list[str] = []
     join = False
     for sign, term in _TOKEN.findall(clean(query)):
-        if len(groups) + len(excluded) >= MAX_TERMS:
+        if sum(map(len, groups)) + len(excluded) >= MAX_TERMS:  # terms, however they are grouped
             break
         if not sign and term.lower() == "or":
             join = bool(groups)

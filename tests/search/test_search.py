@@ -287,6 +287,16 @@ def test_the_query_is_cleaned_and_capped():
     assert query.spellings("melanoma") == ["melanoma"]
 
 
+def test_or_does_not_lift_the_cap_on_terms(client, engine):
+    """Before, the cap counted groups: "x0 or x1 or ... x39" read 30 terms (each a subquery per part of a
+    page, twice for "x1" and "x-1"), a query four times the size the cap allows, from one request."""
+    TreatmentPageFactory(title="Melanoma page")
+    joined = " or ".join(f"x{n}" for n in range(40))
+    assert len(query.parse(joined).terms) == query.MAX_TERMS
+    assert query.parse("a or b -c d e f g h i j").terms == ["a", "b", "d", "e", "f", "g", "h"]
+    assert "0 results" in search(client, joined)
+
+
 def test_the_empty_search_page_shows_the_form(client):
     html = search(client, "")
     assert 'role="search"' in html and "results for" not in html
