@@ -40,6 +40,9 @@ _AUTHOR_PARTS = ("LastName", "ForeName", "Initials", "Suffix", "CollectiveName")
 _DATE_PARTS = ("Year", "Month", "Day")
 _PUB_DATE_PARTS = ("Year", "Month", "Day", "Season", "MedlineDate")
 _COMMENT_PARTS = ("PMID", "RefSource")
+# What PubMed puts in ArticleTitle for a non-English article it has no English title for: the title is
+# then its VernacularTitle, as PubMed's own page shows it.
+_NO_TITLE = ("", "[Not Available].")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -238,7 +241,7 @@ def _article_record(element: etree._Element) -> PubmedRecord:
     retraction_notices = _retraction_notices(comments)
     return PubmedRecord(
         pmid=pmid,
-        title=_inline_html(_first(parts, "ArticleTitle")),
+        title=_article_title(parts),
         journal_iso=_text(_first(journal, "ISOAbbreviation")),
         journal_title=_text(_first(journal, "Title")),
         **_pub_date_fields(_first(issue, "PubDate")),
@@ -250,6 +253,14 @@ def _article_record(element: etree._Element) -> PubmedRecord:
         comments_corrections=_comments_corrections(comments),
         **shared,
     )
+
+
+def _article_title(parts: dict) -> str:
+    """ArticleTitle, or the VernacularTitle when PubMed has no English title (``_NO_TITLE``)."""
+    title = _inline_html(_first(parts, "ArticleTitle"))
+    if title in _NO_TITLE:
+        return _inline_html(_first(parts, "VernacularTitle")) or title
+    return title
 
 
 def _book_record(element: etree._Element) -> PubmedRecord:

@@ -744,6 +744,25 @@ def test_a_book_chapter_is_cited_by_its_book_and_links_ncbi_bookshelf(ncbi, clie
     assert entry["links"]["Free Access to Full Article"] == "https://www.ncbi.nlm.nih.gov/books/NBK1403/"
 
 
+@pytest.mark.parametrize("english", ["", "[Not Available]."])
+def test_an_article_with_no_english_title_is_cited_by_its_own_title(ncbi, client, english):
+    """PubMed sends a non-English article without a translated title as an empty (or "[Not Available].")
+    ArticleTitle and the title in its VernacularTitle, which PubMed's own page then shows."""
+    german = 38048813  # metapub-38048813: German, with a VernacularTitle
+    original = fixture_articles()[german]
+    ncbi.add_article(
+        re.sub(r"<ArticleTitle>.*?</ArticleTitle>", f"<ArticleTitle>{english}</ArticleTitle>", original)
+    )
+    page = make_page()
+    ncbi.set_search(QUERY, [german, SEASON])
+    refreshed(page)
+
+    shown = {entry["pmid"]: entry for entry in entries(render(client, page))}
+
+    assert shown[german]["title"] == "A Broader Scope – Bio-psycho-soziale Medizin im globalen Fokus."
+    assert Publication.objects.get(pmid=german).title_text.startswith("A Broader Scope")
+
+
 def test_records_spooled_to_disk_are_stored_as_those_held_in_memory(ncbi, monkeypatch):
     """A download larger than the spool's memory (here: all of it) is written exactly as a small one."""
     pmids = ncbi.known_pmids[:60]
