@@ -572,6 +572,12 @@ class PageListingQuerySet(models.QuerySet):
     def visible(self):
         return self.filter(hidden=False)
 
+    def freed_on_pmc(self, page, *, after: datetime.date, until: datetime.date):
+        """The page's visible entries whose PMC embargo ended after ``after``, by ``until``."""
+        return self.visible().filter(
+            page=page, publication__pmc_release_date__gt=after, publication__pmc_release_date__lte=until
+        )
+
     def shown_on_their_pages(self):
         """The visible listings each page shows (its first ``publications_shown`` in the page's order),
         for listings of many pages at once: a row number over each page's visible list. Filter the

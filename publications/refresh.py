@@ -249,7 +249,10 @@ class Steps:
     def go(self, eutils: EutilsClient, *, recheck: bool) -> Applied:
         self.plan = plan_fetch(self.page, search(eutils, self.page), recheck=recheck)
         if nothing_new(self.page, self.plan, run=self.run):
-            return Applied()
+            if not embargo_ended(self.page):
+                return Applied()
+            self.page.record_change(reason="list")  # the same list, dated anew: readers see it free
+            return Applied(changed=True)
         self.recorded()  # something to write: editors see the run (and one a dead worker left "running")
         self.download = fetch_records(eutils, self.plan)
         try:
@@ -345,6 +348,18 @@ def list_unchanged(page: TreatmentPage, pmids: list[int]) -> bool:
     return all(placed.get(pmid) == position for position, pmid in enumerate(ranked))
 
 
+def embargo_ended(page: TreatmentPage) -> bool:
+    """Whether an entry the page shows came out of its PMC embargo after the day its list is dated.
+
+    The page reads PMC status as of that day (``citation.pmc_access``), so until the list is dated anew
+    it would still say "free after" a day gone by, and leave the entry out of "Free full text".
+    """
+    if page.list_refreshed_at is None:
+        return False
+    dated = timezone.localdate(page.list_refreshed_at)
+    return PageListing.objects.freed_on_pmc(page, after=dated, until=timezone.localdate()).exists()
+
+
 def fetch_records(eutils: EutilsClient, plan: Plan) -> Download:
     """efetch the plan's records in batches; malformed articles, and records the database would
     refuse, are skipped and reported; records not asked for are dropped. The caller closes the
@@ -428,7 +443,7 @@ def apply(page: TreatmentPage, plan: Plan, download: Download) -> Applied:
     PageListing.objects.replace_for_page(page, ranked)
     after = _listing(page)
     Publication.objects.unlisted_without_pmid().delete()  # the demo entries a first refresh replaced
-    changed = after != before or _entries(plan.rechecked) != entries_before
+    changed = after != before or _entries(plan.rechecked) != entries_before or embargo_ended(page)
     if changed:
         page.record_change(reason="list")
     added, dropped = len(after.keys() - before.keys()), len(before.keys() - after.keys())

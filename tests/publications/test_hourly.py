@@ -36,15 +36,18 @@ from publications.refresh import list_unchanged, refresh_page, schedule_pass
 from tests.factories import PageListingFactory, PublicationFactory
 from tests.publications.test_refresh import (
     COLLECTIVE,
+    EMBARGOED,
     GUT_2017,
     INT_J_MOL_SCI,
     OTHERS,
     QUERY,
     SEASON,
+    entries,
     listing_rows,
     make_page,
     refreshed,
     render,
+    serve_with_pmc_release,
 )
 from treatments.admin_filters import LastRefreshFilter
 from treatments.models import TreatmentPage
@@ -392,6 +395,28 @@ def test_readers_see_when_the_latest_research_was_checked(ncbi, client):
     html = render(client, page)
     assert f'Latest research checked: <time datetime="{checked.isoformat()}">' in html
     assert checked.strftime("%d %B, %Y, %H:%M") in html
+
+
+def test_a_pass_after_a_pmc_embargo_ended_shows_the_article_free(ncbi, client):
+    """The page reads PMC status as of its list's date; once an embargo on a listed entry has ended since
+    then, the next pass dates the list anew, so a page checked today never says "free after" a past day."""
+    released = timezone.localdate() - datetime.timedelta(days=1)
+    serve_with_pmc_release(ncbi, EMBARGOED, released)
+    page = checked_page(ncbi, pmids=(EMBARGOED, GUT_2017))
+    # The list was last changed three days ago, while the article was still under embargo.
+    TreatmentPage.objects.filter(pk=page.pk).update(
+        list_refreshed_at=page.list_refreshed_at - datetime.timedelta(days=3)
+    )
+    embargoed = f"Article available free on PMC after {released:%d/%m/%Y}"
+    assert embargoed in entries(render(client, page))[0]["links"]
+
+    refresh_page(TreatmentPage.objects.get(pk=page.pk))  # an hourly pass: PubMed has nothing new
+
+    (first, _) = entries(render(client, page))
+    assert "Free Access to Full Article" in first["links"]
+    assert embargoed not in first["links"]
+    only_free = client.get(f"{page.get_absolute_url()}?only=free").content.decode()
+    assert [entry["pmid"] for entry in entries(only_free)] == [EMBARGOED, GUT_2017]
 
 
 def test_editors_see_each_pages_last_check_and_change(ncbi, editor_client):
