@@ -169,7 +169,7 @@ def html_list(tag: str, items) -> str | None:
 
 
 def author_full_name(author: dict) -> str:
-    """ "Smith J (John Smith Jr)": the name as cited, then the full name when PubMed gave one."""
+    """ "Smith J Jr (John Smith Jr)": the name as cited, then the full name when PubMed gave one."""
     cited = citation.author_name(author)
     if not (author.get("fore_name") or author.get("suffix")):
         return cited

@@ -29,11 +29,12 @@ AUTHORS_BEFORE_ET_AL = 3
 
 
 def author_name(author: dict) -> str:
-    """ "León K" for a person, the name as given for a collective."""
+    """ "León K" (or "King ML Jr", as PubMed and the MEDLINE export name him) for a person, the name as
+    given for a collective."""
     if collective := author.get("collective_name"):
         return collective
-    last_name, initials = author.get("last_name", ""), author.get("initials", "")
-    return f"{last_name} {initials}" if last_name and initials else last_name or initials
+    name = " ".join(filter(None, (author.get("last_name", ""), author.get("initials", ""))))
+    return f"{name} {author['suffix']}" if name and author.get("suffix") else name
 
 
 def author_line(authors: list[dict], *, more: bool = False) -> str:

@@ -763,6 +763,21 @@ def test_an_article_with_no_english_title_is_cited_by_its_own_title(ncbi, client
     assert Publication.objects.get(pmid=german).title_text.startswith("A Broader Scope")
 
 
+def test_an_authors_suffix_is_cited_as_pubmed_and_the_export_give_it(ncbi, client):
+    """ "Doe J Jr", as PubMed shows the name and the entry's MEDLINE export (AU) gives it: not "Doe J"."""
+    with_suffix = ncbi.add_article(
+        article(41_000_031).replace("<Initials>J</Initials>", "<Initials>J</Initials><Suffix>Jr</Suffix>")
+    )
+    page = make_page()
+    ncbi.set_search(QUERY, [with_suffix])
+    refreshed(page)
+
+    (entry,) = entries(render(client, page))
+
+    assert entry["authors"] == "Doe J Jr"
+    assert "AU  - Doe J Jr" in client.get(f"/cite/{with_suffix}.nbib").content.decode()
+
+
 def test_records_spooled_to_disk_are_stored_as_those_held_in_memory(ncbi, monkeypatch):
     """A download larger than the spool's memory (here: all of it) is written exactly as a small one."""
     pmids = ncbi.known_pmids[:60]
