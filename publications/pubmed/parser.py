@@ -33,6 +33,7 @@ from publications.pubmed.trim import TrimmedReader, without_reference_lists
 
 _MATHML_NS = "http://www.w3.org/1998/Math/MathML"
 _MATHML_PREFIX = f"{{{_MATHML_NS}}}"
+_MATHML_TEXT = f"{_MATHML_PREFIX}mtext"
 _XML_SPACE = re.compile(r"[ \t\r\n]+")  # not \s: a no-break space in the text is meant
 _DIGITS = re.compile(r"[0-9]+")
 _YEAR = re.compile(r"(?<![0-9])[0-9]{4}(?![0-9])")
@@ -534,7 +535,11 @@ def _append_inline(element: etree._Element, parts: list[str]) -> None:
     # Tags read as strings, "{namespace}name" or "name": an etree.QName per element took most of the time
     # of an abstract with MathML.
     keep_blank = not element.tag.startswith(_MATHML_PREFIX)
-    _append_text(element.text, parts, keep_blank)
+    text = element.text
+    if element.tag == _MATHML_TEXT and text and not text.strip():
+        # The formula's own space ("Xe<mtext> </mtext>MRI"), often a no-break one: a word break.
+        text, keep_blank = " ", True
+    _append_text(text, parts, keep_blank)
     for child in element:
         name = child.tag.rpartition("}")[2]
         if name in INLINE_TAGS:

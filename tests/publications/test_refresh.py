@@ -763,6 +763,21 @@ def test_an_article_with_no_english_title_is_cited_by_its_own_title(ncbi, client
     assert Publication.objects.get(pmid=german).title_text.startswith("A Broader Scope")
 
 
+def test_a_space_written_in_mathml_is_kept_between_the_words(ncbi, client):
+    """biopython-pubmed7 writes "¹²⁹Xe MRI" in MathML, the space an ``<mml:mtext> </mml:mtext>``:
+    content, not the layout whitespace PubMed pretty-prints between MathML elements."""
+    mathml = 29963580
+    page = make_page()
+    ncbi.set_search(QUERY, [mathml])
+    refreshed(page)
+
+    (entry,) = entries(render(client, page))
+    text = " ".join(lxml.html.fromstring(entry["abstract"][0]).text_content().split())
+
+    assert "129 MRI ventilation" in text and "1 MRI proton density" in text
+    assert "129MRI" not in text and "1MRI" not in text
+
+
 def test_an_authors_suffix_is_cited_as_pubmed_and_the_export_give_it(ncbi, client):
     """ "Doe J Jr", as PubMed shows the name and the entry's MEDLINE export (AU) gives it: not "Doe J"."""
     with_suffix = ncbi.add_article(
