@@ -34,6 +34,15 @@ from publications.pubmed.trim import TrimmedReader, without_reference_lists
 _MATHML_NS = "http://www.w3.org/1998/Math/MathML"
 _MATHML_PREFIX = f"{{{_MATHML_NS}}}"
 _MATHML_TEXT = f"{_MATHML_PREFIX}mtext"
+# MathML's scripts, as the sub and sup the site keeps: the tags their scripts take, in turn.
+_MATHML_SCRIPTS = {
+    f"{_MATHML_PREFIX}{name}": tags
+    for name, tags in (
+        ("msub", ("sub",)), ("msup", ("sup",)),
+        ("msubsup", ("sub", "sup")), ("mmultiscripts", ("sub", "sup")),
+    )
+}  # fmt: skip
+_MATHML_PRESCRIPTS = f"{_MATHML_PREFIX}mprescripts"
 _XML_SPACE = re.compile(r"[ \t\r\n]+")  # not \s: a no-break space in the text is meant
 _DIGITS = re.compile(r"[0-9]+")
 _YEAR = re.compile(r"(?<![0-9])[0-9]{4}(?![0-9])")
@@ -546,9 +555,33 @@ def _append_inline(element: etree._Element, parts: list[str]) -> None:
             parts.append(f"<{name}>")
             _append_inline(child, parts)
             parts.append(f"</{name}>")
+        elif child.tag in _MATHML_SCRIPTS and len(child):
+            _append_scripts(child, parts)
         elif name not in CONTENT_DROPPED_TAGS:
             _append_inline(child, parts)
         _append_text(child.tail, parts, keep_blank)
+
+
+def _append_scripts(element: etree._Element, parts: list[str]) -> None:
+    """A MathML base with its scripts as sub and sup: "x<sup>2</sup>", "<sup>3</sup>He" (prescripts
+    first), "V̇O<sub>2max</sub>"; read as text they said "x2" and "He3"."""
+    base, *scripts = element
+    tags = _MATHML_SCRIPTS[element.tag]
+    prescripts = next((i for i, script in enumerate(scripts) if script.tag == _MATHML_PRESCRIPTS), None)
+    if prescripts is not None:
+        _append_script_list(scripts[prescripts + 1 :], tags, parts)
+        scripts = scripts[:prescripts]
+    _append_inline(base, parts)
+    _append_script_list(scripts, tags, parts)
+
+
+def _append_script_list(scripts: list[etree._Element], tags: tuple[str, ...], parts: list[str]) -> None:
+    for index, script in enumerate(scripts):
+        inner: list[str] = []
+        _append_inline(script, inner)
+        if "".join(inner).strip():  # <none/> holds a place, and nothing else
+            tag = tags[index % len(tags)]
+            parts.extend([f"<{tag}>", *inner, f"</{tag}>"])
 
 
 def _append_text(text: str | None, parts: list[str], keep_blank: bool) -> None:

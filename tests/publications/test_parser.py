@@ -206,8 +206,19 @@ def expected_history(pub_dates: list[ET.Element]) -> dict:
     return {"history": history, "pmc_release_date": datetime.date.fromisoformat(release) if release else None}
 
 
+MATHML = "{http://www.w3.org/1998/Math/MathML}"
+
+
 def all_text(element: ET.Element | None) -> str:
-    return "".join(element.itertext()) if element is not None else ""
+    """The text in reading order: a MathML base's prescripts come before it ("3He"), as the page shows."""
+    if element is None:
+        return ""
+    children = list(element)
+    tags = [child.tag for child in children]
+    if element.tag == f"{MATHML}mmultiscripts" and f"{MATHML}mprescripts" in tags:
+        at = tags.index(f"{MATHML}mprescripts")
+        return "".join(all_text(child) for child in children[at + 1 :] + children[:at])  # the rest is layout
+    return (element.text or "") + "".join(all_text(child) + (child.tail or "") for child in children)
 
 
 def squash(text: str) -> str:
@@ -282,10 +293,12 @@ def test_season_and_article_without_doi():
     assert second.doi == "10.1016/0005-2795(76)90109-4"
 
 
-def test_mathml_in_abstract_is_reduced_to_its_text():
+def test_mathml_in_abstract_is_reduced_to_its_text_and_scripts():
     [record] = parse_efetch(efetch_fixture("biopython-pubmed6.xml")).records
     text = record.abstract[0].text
-    assert "maximal oxygen uptake ( V.O2max ) 67.6 ± 4.1 ml·kg<sup>-1</sup>·min<sup>-1</sup>]" in text
+    assert (
+        "maximal oxygen uptake ( V.O<sub>2max</sub> ) 67.6 ± 4.1 ml·kg<sup>-1</sup>·min<sup>-1</sup>]" in text
+    )
     assert "mml" not in text
 
 
@@ -480,7 +493,25 @@ def test_title_markup_other_than_inline_tags_is_reduced_to_text():
         "  <mml:msup>\n    <mml:mi>x</mml:mi>\n    <mml:mn>2</mml:mn>\n  </mml:msup>\n</mml:math> in"
         ' <span class="c"><i>vivo</i></span>'
     )
-    assert parse_one(article(title=title)).title == "Na<sup>+</sup>/K<sup>+</sup> and x2 in <i>vivo</i>"
+    assert (
+        parse_one(article(title=title)).title
+        == "Na<sup>+</sup>/K<sup>+</sup> and x<sup>2</sup> in <i>vivo</i>"
+    )
+
+
+@pytest.mark.parametrize(
+    ("mathml", "expected"),
+    [
+        ("<m:msub><m:mi>K</m:mi><m:mi>d</m:mi></m:msub>", "K<sub>d</sub>"),
+        ("<m:msubsup><m:mi>x</m:mi><m:mn>1</m:mn><m:mn>2</m:mn></m:msubsup>", "x<sub>1</sub><sup>2</sup>"),
+        ("<m:mmultiscripts><m:mi>C</m:mi><m:none/><m:mo>+</m:mo><m:mprescripts/><m:none/><m:mn>14</m:mn>"
+         "</m:mmultiscripts>", "<sup>14</sup>C<sup>+</sup>"),
+        ("<m:msup/>", ""),  # no base, no scripts: nothing to show, and the article is kept
+    ],
+)  # fmt: skip
+def test_mathml_scripts_are_sub_and_sup(mathml, expected):
+    title = f'A <m:math xmlns:m="http://www.w3.org/1998/Math/MathML">{mathml}</m:math> b'
+    assert parse_one(article(title=title)).title == " ".join(filter(None, ["A", expected, "b"]))
 
 
 def test_empty_abstract_texts_are_skipped():
