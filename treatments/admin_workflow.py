@@ -169,6 +169,15 @@ class WebResourceFormSet(BaseInlineFormSet):
         if index < len(urls):
             form.instance.link_row = LinkRow(index, len(urls), urls[index], stored.get(urls[index]))
 
+    def clean(self):
+        """A URL listed twice is a slip, as the import says: links are matched by URL when they are saved
+        (``workflow.replace_web_resources``), so the two were one link, and the page lost one or could
+        not be saved again."""
+        super().clean()
+        urls = [item["url"] for item in self.resources()]
+        if twice := next((url for url in urls if urls.count(url) > 1), None):
+            raise forms.ValidationError(f"{twice} is listed twice: keep one of the two links.")
+
     def resources(self) -> list[dict]:
         """The links as the editor left them, in position order; a link without one goes last.
 

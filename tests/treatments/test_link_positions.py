@@ -121,6 +121,21 @@ def test_two_links_given_one_position_in_the_form_are_refused_and_nothing_change
     assert links(page) == [("L0", 0), ("L1", 1), ("L2", 2)]
 
 
+@pytest.mark.parametrize("published", [False, True])
+def test_a_url_listed_twice_in_the_form_is_refused_and_nothing_changes(editor_client, published):
+    """Saved, the two rows were one link: a live page lost the first, and a page not yet live kept both,
+    whose next save failed (a server error) on every try."""
+    page = three_links(published=published)
+    again = {"web_resources-TOTAL_FORMS": 4, "web_resources-3-title": "Again", "web_resources-3-position": 3}
+    again["web_resources-3-url"] = "example.org/1"  # https:// assumed: the same URL as L1's
+    for button in ("_save_draft", "_publish"):
+        response = editor_client.post(change_url(page), form_data(page, button, **again))
+        assert response.status_code == 200, button
+        assert "https://example.org/1 is listed twice" in response.content.decode()
+    page.refresh_from_db()
+    assert links(page) == [("L0", 0), ("L1", 1), ("L2", 2)] and page.draft is None
+
+
 def move(client, page, direction, index, url):
     return client.post(change_url(page, "links/move"), {"move": f"{direction} {index} {url}"}, follow=True)
 
