@@ -10,8 +10,6 @@ page's fields, and pressing Enter in a field still saves the draft, never moves 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
@@ -93,10 +91,7 @@ class PageCurationAdminMixin:
         ]
 
     def _curated_page(self, request, object_id) -> TreatmentPage:
-        page = get_object_or_404(TreatmentPage, pk=unquote(object_id))
-        if not self.has_change_permission(request, page):
-            raise PermissionDenied
-        return page
+        return self._page(request, object_id, change=True)  # the page admin's: a typed "abc" is a 404
 
     def _back_to_list(self, page) -> HttpResponseRedirect:
         change = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[page.pk])

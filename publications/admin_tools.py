@@ -11,11 +11,9 @@ from dataclasses import dataclass
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Max
 from django.http import HttpResponseRedirect, JsonResponse
-from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -26,7 +24,7 @@ from django.views.decorators.http import require_POST
 
 from treatments.models import TreatmentPage
 
-from . import query_tools, refresh, tasks
+from . import curation, query_tools, refresh, tasks
 from .models import RefreshRun
 
 CONFIRM_FIELD = "confirm_query"
@@ -265,9 +263,7 @@ class PubmedToolsAdminMixin:
         """PubMed's answer to the query in the form (posted), as readers would see the first titles."""
         page = None
         if object_id is not None:
-            page = get_object_or_404(TreatmentPage, pk=unquote(object_id))
-            if not self.has_view_or_change_permission(request, page):
-                raise PermissionDenied
+            page = self._page(request, object_id)  # the page admin's: a typed "abc" is a 404
         elif not self.has_add_permission(request):
             raise PermissionDenied
         if request.method != "POST":
@@ -298,9 +294,7 @@ class PubmedToolsAdminMixin:
 
     @method_decorator(require_POST)
     def refresh_now_view(self, request, object_id):
-        page = get_object_or_404(TreatmentPage, pk=unquote(object_id))
-        if not self.has_change_permission(request, page):
-            raise PermissionDenied
+        page = self._page(request, object_id, change=True)
         after, follow = _follow(page)
         status_url = self._tools_url("refresh_status") + "?" + _status_query([page.pk], [after])
         if _wants_json(request):
@@ -320,10 +314,11 @@ class PubmedToolsAdminMixin:
     def refresh_status_view(self, request):
         """Where each page's refresh is: a page that reloads itself while one runs, or JSON for the poller."""
         ids, after = request.GET.getlist("page"), request.GET.getlist("after")
-        try:
-            wanted = {int(pk): int(last) for pk, last in zip(ids, after, strict=True)}
+        try:  # a page id as the one rule for typed ids reads it: 20 digits are no page, not a 500
+            wanted = {curation.typed_id(pk): int(last) for pk, last in zip(ids, after, strict=True)}
         except ValueError:
             wanted = {}
+        wanted.pop(None, None)
         pages = TreatmentPage.objects.filter(pk__in=list(wanted)[:MAX_REFRESHES_AT_ONCE]).order_by("title")
         statuses = [
             page_status(page, wanted[page.pk])

@@ -250,6 +250,25 @@ def test_a_hand_typed_admin_url_with_a_bad_id_is_a_404(editor_client, url):
     )
 
 
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [("get", "abc/test-query/"), ("post", "abc/refresh-now/"), ("get", "abc/curation/add/"),
+     ("get", "²/curation/exclude/"), ("post", "99999999999999999999/curation/exclusions/1/remove/")],
+)  # fmt: skip
+def test_a_hand_typed_url_of_the_pages_tools_with_a_bad_id_is_a_404(editor_client, method, url):
+    page = live_page()
+    response = getattr(editor_client, method)(change_url(page).replace(f"{page.pk}/change/", url))
+    assert response.status_code == 404
+
+
+def test_the_refresh_status_of_a_page_id_no_page_can_have_is_empty_not_a_server_error(editor_client):
+    page = live_page()
+    status = "/admin/treatments/treatmentpage/refresh-status/?format=json&page={}&after=0"
+    response = editor_client.get(status.format("99999999999999999999"))
+    assert response.status_code == 200 and response.json()["pages"] == []
+    assert editor_client.get(status.format(page.pk)).json()["pages"][0]["page"] == page.pk
+
+
 def opened_form(client, page) -> str:
     """The change form as an editor opens it: what it sends back as ``edited_from``."""
     html = client.get(change_url(page)).content.decode()
