@@ -124,10 +124,16 @@ def text_diff(a: str, b: str) -> tuple[SafeString, SafeString]:
             after.append(new_part)
             continue
         if old_part:
-            before.append(f"<del>{old_part}</del>")
+            before.append(_marked("del", old_part))
         if new_part:
-            after.append(f"<ins>{new_part}</ins>")
+            after.append(_marked("ins", new_part))
     return _paragraphs("".join(before)), _paragraphs("".join(after))
+
+
+def _marked(tag: str, part: str) -> str:
+    """``part`` in ``tag``, line by line: each line becomes a paragraph of its own (``_paragraphs``), and a
+    tag left open across one paragraph's end is closed there by the browser, unmarking the rest."""
+    return "\n".join(f"<{tag}>{line}</{tag}>" if line.strip() else line for line in part.split("\n"))
 
 
 def _paragraphs(marked: str) -> SafeString:

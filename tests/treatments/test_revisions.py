@@ -62,6 +62,23 @@ def test_compare_shows_a_readable_field_by_field_diff(editor_client):
     assert "Tags" in html and "IL-2" in html
 
 
+def test_compare_marks_every_paragraph_of_a_change_that_spans_paragraphs(editor_client):
+    """Each paragraph is its own <p>: a <del> opened in one and closed in the next was dropped by the
+    browser at the first </p>, and the later paragraphs' removed words looked unchanged."""
+    page = TreatmentPageFactory(
+        description="<p>Given by infusion.</p><p>Fever is common.</p><p>Kept as is.</p>"
+    )
+    first = newest(page)
+    editor_client.post(
+        change_url(page), form_data(page, description="<p>Given orally.</p><p>Kept as is.</p>")
+    )
+    html = editor_client.get(
+        change_url(page, "compare"), {"revision": [first.pk, newest(page).pk]}
+    ).content.decode()
+    assert "<p>Given <del>by infusion.</del></p><p><del>Fever is common.</del></p><p>Kept as is.</p>" in html
+    assert "<p>Given <ins>orally.</ins></p><p>Kept as is.</p>" in html
+
+
 def test_compare_needs_two_revisions_of_this_page(editor_client):
     page, other = live_page(), live_page()
     response = editor_client.get(
