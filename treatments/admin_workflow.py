@@ -33,7 +33,7 @@ from taggit.utils import edit_string_for_tags
 from publications.admin_tools import check_changed_query, confirm_query_field
 from publications.curation import typed_id
 
-from . import diff, previews, review, revisions, workflow
+from . import diff, previews, review, revisions, scheduling, workflow
 from .models import PageRevision, TreatmentPage, WebResource
 
 ACTIONS = {"_save_draft": "draft", "_preview": "preview", "_publish": "publish", "_unpublish": "unpublish"}
@@ -223,6 +223,7 @@ class PageWorkflowAdminMixin:
             stored = TreatmentPage.objects.get(pk=obj.pk)
             for name in workflow.CONTENT_FIELDS:
                 setattr(obj, name, getattr(stored, name))
+        scheduling.forget_failure(obj, form.changed_data)
         obj.save()
 
     def save_related(self, request, form, formsets, change):

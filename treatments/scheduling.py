@@ -105,6 +105,14 @@ def _record_failure(page_id: int, action: str, exc: Exception, now, previous_err
     TreatmentPage.objects.filter(pk=page_id).update(schedule_error=message)
 
 
+def forget_failure(page: TreatmentPage, changed: list[str]) -> None:
+    """A failure is about the time the run tried: once an editor changes or clears that time, it is gone
+    (kept, it was shown and warned about with nothing scheduled, or instead of the new time)."""
+    for action in (PUBLISH, UNPUBLISH):
+        if f"{action}_at" in changed and page.schedule_error.startswith(_failure_prefix(action)):
+            page.schedule_error = ""
+
+
 def _failure_prefix(action: str) -> str:
     return f"Scheduled {action} failed"
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 from reversion.models import Version
 
 from tests.factories import TreatmentPageFactory
+from tests.treatments.editing import change_url, form_data
 from treatments import admin_filters, scheduling, tasks, workflow
 from treatments.models import TreatmentPage
 
@@ -136,6 +137,32 @@ def test_a_failure_is_retried_every_run_and_keeps_the_time_it_first_happened():
     assert summary.published == [page.pk]
     page.refresh_from_db()
     assert (page.published, page.publish_at, page.schedule_error) == (True, None, "")
+
+
+def test_an_editor_who_clears_or_moves_a_failed_schedule_is_no_longer_told_it_failed(editor_client):
+    """The failure is about the time the run tried: kept, the page list warned of it on every visit and
+    the page showed it, with nothing scheduled any more (or instead of the new time)."""
+    page = TreatmentPageFactory(published=False, description="", publish_at=ago(minutes=10))
+    scheduling.run_publishing_schedule(now=NOW)
+    page.refresh_from_db()
+    assert page.schedule_error
+
+    response = editor_client.post(change_url(page), form_data(page, publish_at_0="", publish_at_1=""))
+    assert response.status_code == 302
+    page.refresh_from_db()
+    assert (page.publish_at, page.schedule_error) == (None, "")
+    html = editor_client.get("/admin/treatments/treatmentpage/").content.decode()
+    assert "Scheduled publish failed" not in html and "unpublish failed for" not in html
+    assert list(TreatmentPage.objects.schedule_problems()) == []
+
+    TreatmentPage.objects.filter(pk=page.pk).update(publish_at=ago(minutes=10), schedule_error="x")
+    scheduling.run_publishing_schedule(now=NOW)
+    page.refresh_from_db()
+    tomorrow = timezone.localtime(later(days=1))
+    moved = {"publish_at_0": f"{tomorrow:%Y-%m-%d}", "publish_at_1": f"{tomorrow:%H:%M:%S}"}
+    editor_client.post(change_url(page), form_data(page, **moved))
+    page.refresh_from_db()
+    assert page.schedule_error == "" and admin_filters.schedule_status(page).startswith("Publishes at ")
 
 
 def test_an_unexpected_error_is_recorded_for_editors_and_the_other_pages_still_run(monkeypatch, caplog):
