@@ -175,6 +175,10 @@ AXES_CLIENT_IP_CALLABLE = "treatments.views.client_address"
 AXES_SENSITIVE_PARAMETERS = []
 # After signing in with no (or an off-site) `next`, editors land on the admin, not /accounts/profile/.
 LOGIN_REDIRECT_URL = "admin:index"
+# A page's admin form posts each entry of its list it shows (up to 200, with up to 100 hidden and those
+# added by hand), two to four fields each, and its links: Django's 1,000 refused a long page's save
+# ("Bad Request (400)", the edits lost). Still a bound on what a request may make the server parse.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

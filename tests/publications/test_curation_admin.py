@@ -135,6 +135,42 @@ def test_pinning_on_the_page_form_puts_the_pin_last_and_records_who(page, editor
     assert newest.revision.user == editor and f"Pinned: {first.publication.title_text}" in newest.changes
 
 
+def as_a_browser_submits(html: bytes, form_id="treatmentpage_form") -> dict[str, list[str]]:
+    """The form's fields as a browser posts them: ticked boxes only, no buttons."""
+    doc, data = lxml_html.fromstring(html), {}
+    for field in doc.xpath(
+        f'//form[@id="{form_id}"]//*[self::input or self::textarea or self::select][@name]'
+    ):
+        kind = (field.get("type") or "text").lower()
+        if field.tag == "select":
+            values = [option.get("value") for option in field.xpath(".//option[@selected]")]
+        elif field.tag == "textarea":
+            values = [field.text or ""]
+        elif kind == "checkbox":
+            values = ["on"] if field.get("checked") is not None else []
+        else:
+            values = [] if kind in ("submit", "button", "file") else [field.get("value", "")]
+        data.setdefault(field.get("name"), []).extend(values)
+    return data
+
+
+def test_a_page_with_a_long_list_and_many_links_can_still_be_saved(editor_client):
+    """The form carries each entry it shows (up to 200), hidden (up to 100) or added by hand, and each
+    link: past Django's default of 1,000 fields, Save answered "Bad Request (400)" and the edits were lost."""
+    page = TreatmentPageFactory(publications_shown=200, pubmed_query="interleukin-2")
+    for n in range(320):
+        PageListingFactory(page=page, position=n, hidden=200 <= n < 300, added_by_hand=n >= 300)
+    for n in range(40):
+        page.web_resources.create(title=f"Link {n}", url=f"https://example.org/{n}")
+    data = as_a_browser_submits(editor_client.get(change_url(page)).content)
+    data |= {"description": ["<p>Rewritten.</p>"], "_save_draft": ["1"]}
+    assert sum(map(len, data.values())) > 1000
+    response = editor_client.post(change_url(page), data)
+    assert response.status_code == 302
+    page.refresh_from_db()
+    assert page.draft["description"] == "<p>Rewritten.</p>"
+
+
 # --- Exclusions ----------------------------------------------------------------------------------------
 
 
