@@ -358,6 +358,17 @@ class PageWorkflowAdminMixin:
             return HttpResponseRedirect(self._url("change", version.object_id))
         if not self.has_add_permission(request):  # change permission: checked by the change form
             raise PermissionDenied
+        stored = version.field_dict
+        taken = TreatmentPage.objects.filter(section_id=stored["section_id"], slug=stored["slug"]).first()
+        if taken is not None:  # the recover form puts the row back to show it: the address must be free
+            messages.error(
+                request,
+                f"“{taken}” has this page’s address now: give it another slug or section, then recover "
+                f"“{version.object_repr}”.",
+            )
+            return HttpResponseRedirect(
+                reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_recoverlist")
+            )
         version.revision.revert = functools.partial(_recover_page_only, version)  # what reversion calls
         context = {"title": f"Recover {version.object_repr}", "recover": True, **(extra_context or {})}
         template = self.recover_form_template or self._reversion_get_template_list("recover_form.html")

@@ -224,6 +224,22 @@ def test_a_page_whose_section_was_deleted_too_can_still_be_recovered(editor_clie
     assert response.status_code == 200 and page.title in response.content.decode()
 
 
+def test_recovering_a_page_whose_address_another_page_now_has_says_so(editor_client):
+    """Opening Recover put the old row back to show it: a server error on the unique address."""
+    page = live_page(slug="il-2")
+    editor_client.post(change_url(page, "delete"), {"post": "yes"})
+    newer = TreatmentPageFactory(section=page.section, slug="il-2", title="Newer")
+    recover_list = editor_client.get("/admin/treatments/treatmentpage/recover/").content.decode()
+    version = re.search(r"/admin/treatments/treatmentpage/recover/(\d+)/", recover_list).group(1)
+    response = editor_client.get(f"/admin/treatments/treatmentpage/recover/{version}/", follow=True)
+    assert response.redirect_chain[-1][0] == "/admin/treatments/treatmentpage/recover/"
+    assert f"“{newer}” has this page’s address now" in response.content.decode()
+    newer.slug = "il-2-new"
+    newer.save()
+    response = editor_client.get(f"/admin/treatments/treatmentpage/recover/{version}/")
+    assert response.status_code == 200 and page.title in response.content.decode()
+
+
 def test_a_tag_longer_than_a_tag_can_be_is_a_form_error_not_a_server_error(editor_client):
     page = live_page()
     for button in ("_save_draft", "_publish"):
