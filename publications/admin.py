@@ -480,6 +480,11 @@ class PageListingAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False if obj is not None else super().has_change_permission(request)
 
+    def has_delete_permission(self, request, obj=None):
+        """As on the page form: a deleted entry left the page's history and readers' cached copy alone,
+        and the next refresh listed it again; excluding its PMID or hiding it is what lasts."""
+        return False
+
     @admin.display(description="publication")
     def listed_citation(self, listing):
         return listing_html(listing)

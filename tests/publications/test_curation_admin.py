@@ -324,6 +324,19 @@ def test_the_whole_list_shows_entries_as_readers_see_them_and_refuses_pinning_hi
     assert PageListing.objects.filter(pk=hidden.pk, hidden=True, pinned=False).exists()
 
 
+def test_entries_are_not_deleted_from_the_whole_list_but_excluded_or_hidden(page, editor_client):
+    """Deleted there, an entry left no trace in the page's history, readers' cached page kept it, and
+    the next refresh listed it again as new: the delete looked done and was not."""
+    listing = PageListingFactory(page=page)
+    html = editor_client.get(LISTINGS, {"page__id__exact": page.pk}).content.decode()
+    assert "delete_selected" not in html and "Hide the selected entries" in html
+    editor_client.post(
+        LISTINGS, {"action": "delete_selected", "_selected_action": [listing.pk], "post": "yes"}
+    )
+    assert editor_client.get(f"{LISTINGS}{listing.pk}/delete/").status_code == 403
+    assert PageListing.objects.filter(pk=listing.pk).exists()
+
+
 def test_the_exclusions_cost_one_query_however_many(page, editor, editor_client):
     def count():
         with CaptureQueriesContext(connection) as queries:
