@@ -53,6 +53,8 @@ class PageCurationAdminMixin:
 
     def save_formset(self, request, form, formset, change):
         super().save_formset(request, form, formset, change)
+        if formset.model is PageListing and formset.has_changed():
+            PageListing.objects.renumber_pins(form.instance)  # an unpinned entry's pins close up, as on Unpin
         if gone := getattr(formset, "gone", 0):
             entries = "1 entry" if gone == 1 else f"{gone} entries"
             messages.warning(

@@ -135,6 +135,20 @@ def test_pinning_on_the_page_form_puts_the_pin_last_and_records_who(page, editor
     assert newest.revision.user == editor and f"Pinned: {first.publication.title_text}" in newest.changes
 
 
+def test_unpinning_on_the_page_form_closes_up_the_other_pins(page, editor, editor_client):
+    """As Unpin on the whole list does: the first pin left read "Pinned #2", and a new pin went fourth."""
+    first, second, third = (PageListingFactory(page=page, position=n) for n in range(3))
+    curation.pin(page, [first, second, third], user=editor)
+    data = form_data(page) | {"listings-TOTAL_FORMS": 3, "listings-INITIAL_FORMS": 3}
+    for i, listing in enumerate([first, second, third]):
+        data |= {f"listings-{i}-id": listing.pk, f"listings-{i}-page": page.pk}
+    data |= {"listings-1-pinned": "on", "listings-2-pinned": "on"}
+    assert editor_client.post(change_url(page), data).status_code == 302
+    shown = [re.search(r"Pinned #\d+", text).group() for _, _, text in rows(page, editor_client)[:2]]
+    assert shown == ["Pinned #1", "Pinned #2"]
+    assert curation.pin(page, [first], user=editor).done[0].endswith("position 3")
+
+
 def as_a_browser_submits(html: bytes, form_id="treatmentpage_form") -> dict[str, list[str]]:
     """The form's fields as a browser posts them: ticked boxes only, no buttons."""
     doc, data = lxml_html.fromstring(html), {}
