@@ -36,7 +36,10 @@ from publications.curation import typed_id
 from . import diff, previews, review, revisions, scheduling, workflow
 from .models import PageRevision, TreatmentPage, WebResource
 
-ACTIONS = {"_save_draft": "draft", "_preview": "preview", "_publish": "publish", "_unpublish": "unpublish"}
+ACTIONS = {
+    **{"_save_draft": "draft", "_preview": "preview", "_publish": "publish", "_unpublish": "unpublish"},
+    **{"_share": "share", "_reviewed": "reviewed"},  # the form's edits are saved first, as for Preview
+}
 
 
 class PageForm(forms.ModelForm):
@@ -260,6 +263,10 @@ class PageWorkflowAdminMixin:
         page.refresh_from_db()
         if action == "preview":
             return HttpResponseRedirect(self._url("preview", page.pk))
+        if action == "share":
+            return self._share(request, page)
+        if action == "reviewed":
+            return self._mark_reviewed(request, page)
         if action == "publish":
             messages.success(request, f"Published: readers see “{page}” now.")
         elif action == "unpublish":
@@ -288,8 +295,6 @@ class PageWorkflowAdminMixin:
             context.update(
                 page_state=workflow.State.LABELS[workflow.state(obj)],
                 preview_url=self._url("preview", obj.pk),
-                share_url=self._url("share", obj.pk),
-                reviewed_url=self._url("reviewed", obj.pk),
             )
         return super().render_change_form(request, context, add, change, form_url, obj)
 
@@ -329,7 +334,9 @@ class PageWorkflowAdminMixin:
 
     @method_decorator(require_POST)
     def share_view(self, request, object_id):
-        page = self._page(request, object_id, change=True)
+        return self._share(request, self._page(request, object_id, change=True))
+
+    def _share(self, request, page):
         link = request.build_absolute_uri(previews.share_url(page))
         messages.success(
             request,
@@ -425,8 +432,10 @@ class PageWorkflowAdminMixin:
 
     @method_decorator(require_POST)
     def reviewed_view(self, request, object_id):
+        return self._mark_reviewed(request, self._page(request, object_id, change=True))
+
+    def _mark_reviewed(self, request, page):
         """The editor checked the text: "Page last reviewed" moves, the next review is due in a year."""
-        page = self._page(request, object_id, change=True)
         review.mark_reviewed(page, request.user)
         messages.success(
             request, f"Marked as reviewed; the next review is due on {page.next_review_due:%d %B %Y}."

@@ -13,6 +13,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from lxml import html as lxml_html
 
 from tests.factories import FeedbackFactory, TreatmentPageFactory
 from tests.treatments.editing import change_url, form_data, live_page, reader_sees
@@ -144,6 +145,32 @@ def test_a_shared_preview_link_lets_a_reviewer_read_the_draft_without_an_account
     assert shared["X-Robots-Tag"].startswith("noindex")
     assert Client().post(link).status_code in (200, 405)  # read only: nothing to post to
     assert Client().get(link[:-3] + "xx/").status_code == 404
+
+
+def press(client, page, label, **changes):
+    """The editor edits the form, then presses the button labelled ``label``: it posts the page form
+    where the button says (its formaction, else the form's own address), with its name."""
+    doc = lxml_html.fromstring(client.get(change_url(page)).content)
+    button = doc.xpath(f'//form[@id="treatmentpage_form"]//input[@type="submit"][@value="{label}"]')[0]
+    data = form_data(page, button.get("name") or "_no_name", **changes)
+    return client.post(button.get("formaction") or change_url(page), data, follow=True)
+
+
+@pytest.mark.parametrize("published", [True, False])
+def test_share_and_mark_as_reviewed_keep_the_edits_made_before_pressing_them(editor_client, published):
+    """They posted the page form to views that ignored it: the edits were lost, and the link shared
+    the draft as it was before them."""
+    page = live_page(published=published)
+    response = press(editor_client, page, "Share preview link", description="<p>Fixed before sharing.</p>")
+    link = re.search(r"http://testserver(/preview/[^/\s]+/)", response.content.decode()).group(1)
+    assert "Fixed before sharing." in Client().get(link).content.decode()
+    page.refresh_from_db()
+    response = press(editor_client, page, "Mark as reviewed", description="<p>Fixed while reviewing.</p>")
+    assert "Marked as reviewed" in response.content.decode()
+    page.refresh_from_db()
+    assert workflow.working_content(page)["description"] == "<p>Fixed while reviewing.</p>"
+    assert page.last_reviewed_at == timezone.localdate()
+    assert "Fixed before sharing." not in Client().get(link).content.decode()  # that draft changed since
 
 
 def test_a_shared_preview_link_expires(settings):
