@@ -31,6 +31,7 @@ CONFIRM_FIELD = "confirm_query"
 CONFIRM_LABEL = "Save this query despite PubMed's warning"
 STATUS_RELOAD_SECONDS = 2  # how often the status page reloads itself while a refresh runs
 MAX_REFRESHES_AT_ONCE = 100  # the admin action queues at most this many pages' refreshes
+LEFT_NAMED = 5  # of the selected pages past that, the action's warning names this many
 
 
 # --- The page form's check of a changed query -------------------------------------------------------
@@ -179,6 +180,17 @@ def refresh_now_action(modeladmin, request, queryset):
         if follow.track:
             pages.append(page.pk)
             after.append(last)
+    left = queryset.order_by("pk")[MAX_REFRESHES_AT_ONCE:]
+    if names := [str(page) for page in left[:LEFT_NAMED]]:  # never silently: say who was left out
+        more = left.count() - len(names)
+        them = "it" if len(names) == 1 and not more else "them"
+        modeladmin.message_user(
+            request,
+            f"At most {MAX_REFRESHES_AT_ONCE} pages are refreshed at once: {', '.join(names)}"
+            f"{f' and {more} more' if more else ''} {'was' if them == 'it' else 'were'} not. "
+            f"Select {them} again to refresh {them}.",
+            messages.WARNING,
+        )
     if not pages:
         return None
     return HttpResponseRedirect(modeladmin._tools_url("refresh_status") + "?" + _status_query(pages, after))

@@ -16,7 +16,7 @@ from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
-from publications import refresh
+from publications import admin_tools, refresh
 from publications.models import PageListing, RefreshRun
 from tests.factories import PageListingFactory, PublicationFactory, TreatmentPageFactory
 from tests.publications.test_refresh import GUT_2017, INT_J_MOL_SCI, OTHERS, QUERY, SEASON
@@ -241,6 +241,20 @@ def test_the_admin_action_refreshes_the_selected_pages_once_each(ncbi, editor_cl
     assert 'http-equiv="refresh"' in html
     assert RefreshRun.objects.filter(page=busy).get() == busy_run
     assert "Busy page: A refresh of this page is already running." in shown  # the admin's message
+
+
+def test_the_admin_action_says_which_selected_pages_it_did_not_refresh(ncbi, editor_client, monkeypatch):
+    """It queues at most MAX_REFRESHES_AT_ONCE pages: the rest of a larger selection were left silently."""
+    monkeypatch.setattr(admin_tools, "MAX_REFRESHES_AT_ONCE", 2)
+    pages = [TreatmentPageFactory(pubmed_query=QUERY, title=f"Page {n}") for n in range(3)]
+    ncbi.set_search(QUERY, [INT_J_MOL_SCI])
+    response = editor_client.post(
+        CHANGELIST, {"action": "refresh_now_action", "_selected_action": [p.pk for p in pages]}, follow=True
+    )
+    shown = text(response.content.decode())
+    assert "Page 0: Refreshed" in shown and "Page 1: Refreshed" in shown and "Page 2: Refreshed" not in shown
+    assert "At most 2 pages are refreshed at once: Page 2 was not. Select it again to refresh it." in shown
+    assert not RefreshRun.objects.filter(page=pages[2]).exists()
 
 
 def test_the_admin_action_with_nothing_to_follow_stays_on_the_list(editor_client, treatment):
