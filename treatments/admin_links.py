@@ -17,6 +17,8 @@ from django.urls import path
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
+from publications.curation import typed_id
+
 from . import linkcheck, tasks, workflow
 from .models import WebResource
 
@@ -65,7 +67,7 @@ class LinkAdminMixin:
         page = self._page(request, object_id, change=True)
         direction, _, rest = request.POST.get("move", "").partition(" ")
         index, _, url = rest.partition(" ")
-        if direction not in MOVES or not index.isdigit():
+        if direction not in MOVES or not (index.isascii() and index.isdigit()):  # "²" is not a place
             messages.error(request, "Choose a link to move up or down.")
             return self._back_to_links(page)
         with reversion.create_revision():
@@ -82,8 +84,7 @@ class LinkAdminMixin:
     @method_decorator(require_POST)
     def accept_redirect_view(self, request, object_id):
         page = self._page(request, object_id, change=True)
-        chosen = request.POST.get("resource", "")
-        if not chosen.isdigit():
+        if (chosen := typed_id(request.POST.get("resource", ""))) is None:  # the one rule for typed ids
             raise Http404("No such link on this page.")
         resource = get_object_or_404(WebResource, page=page, pk=chosen)
         try:

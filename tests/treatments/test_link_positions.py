@@ -191,6 +191,8 @@ def test_moving_a_link_of_a_live_page_waits_in_the_draft(editor_client):
         "sideways 1 x",
         "up x y",
         "",
+        "up ² https://example.org/1",  # "²".isdigit(), which int() refuses: a server error
+        "down ١ https://example.org/1",  # an Arabic-Indic 1, which int() read as 1: it moved the link
     ],
 )
 def test_a_move_from_a_stale_form_or_past_either_end_moves_nothing(editor_client, value):

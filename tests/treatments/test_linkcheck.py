@@ -701,6 +701,13 @@ def accept(client, resource):
     return client.post(admin_url(resource.page, "links/accept"), {"resource": resource.pk}, follow=True)
 
 
+@pytest.mark.parametrize("chosen", ["²", "١", "abc", "99999999999999999999"])
+def test_accepting_a_link_id_that_is_not_one_is_a_404(site, editor_client, chosen):
+    page = local_page(site, "/moved")
+    response = editor_client.post(admin_url(page, "links/accept"), {"resource": chosen})
+    assert response.status_code == 404
+
+
 def test_accepting_a_redirect_changes_the_url_for_readers_and_in_the_history(site, editor, editor_client):
     page = local_page(site, "/moved", published=True)
     linkcheck.check_page(page)
