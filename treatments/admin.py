@@ -5,11 +5,12 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
 from reversion.admin import VersionAdmin
 from taggit.admin import TagAdmin as TaggitTagAdmin
 from taggit.models import Tag
 
-from publications.admin import PageListingInline, last_check_column, recent_runs_table
+from publications.admin import ERROR_CHARS_IN_LIST, PageListingInline, last_check_column, recent_runs_table
 from publications.admin_curation import PageCurationAdminMixin
 from publications.admin_tools import PubmedToolsAdminMixin, refresh_now_action
 from publications.models import PageListing, RefreshRun
@@ -228,10 +229,9 @@ class TreatmentPageAdmin(
         if not page.last_refresh_status:
             return "never"
         when = f"{timezone.localtime(page.last_refresh_started):%Y-%m-%d %H:%M}"
-        if page.last_refresh_status == "failed":
-            return format_html(
-                '<strong class="errornote">failed {}</strong>: {}', when, page.last_refresh_error
-            )
+        if page.last_refresh_status == "failed":  # shortened as in the runs' list: the run has all of it
+            error = Truncator(page.last_refresh_error).chars(ERROR_CHARS_IN_LIST)
+            return format_html('<strong class="errornote">failed {}</strong>: {}', when, error)
         return f"{page.last_refresh_status} {when}"
 
     @admin.display(description="found this page useful?")

@@ -278,6 +278,9 @@ def test_a_long_error_is_shortened_in_the_list_and_whole_on_the_runs_page(editor
     assert "THE END." in whole
     form = editor_client.get(url(treatment, "change")).content.decode()
     assert "THE END." not in form  # the page form's recent refreshes are shortened too
+    pages = editor_client.get(CHANGELIST).content.decode()
+    cell = lxml.html.fromstring(pages).cssselect("td.field-last_refresh")[0].text_content()
+    assert "PubMed could not be reached" in cell and "THE END." not in cell  # and the page list's column
 
 
 def test_the_queued_mark_survives_an_unreachable_cache(ncbi, editor_client, treatment, settings):
