@@ -3,6 +3,10 @@
 Django builds a new ``redis.Redis`` around the (shared) pool on every cache call; a page served
 from the cache makes a few calls, and that construction was a sixth of a hit's time. A client
 over a pool is thread-safe, so one per pool is enough.
+
+Every call also gives up after ``TIMEOUT`` seconds: redis-py waits forever by default, so a Redis that
+stopped answering (paused, swapping, a network that drops packets) held every reader's request until
+gunicorn killed the worker, where one that is down is a quick error the page cache renders around.
 """
 
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
@@ -22,7 +26,11 @@ class ReusedClientRedisCacheClient(RedisCacheClient):
         return client
 
 
+TIMEOUT = 1.0  # seconds to connect, and to wait for an answer; a healthy Redis takes a millisecond
+
+
 class RedisCache(DjangoRedisCache):
     def __init__(self, server, params):
-        super().__init__(server, params)
+        options = {"socket_connect_timeout": TIMEOUT, "socket_timeout": TIMEOUT, **params.get("OPTIONS", {})}
+        super().__init__(server, {**params, "OPTIONS": options})
         self._class = ReusedClientRedisCacheClient

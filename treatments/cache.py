@@ -16,6 +16,7 @@ page is rendered once per change, not once per waiting reader.
 move (a new ``PathRedirect``) can touch every breadcrumb below it, and purges everything.
 """
 
+import contextlib
 import functools
 import gzip
 import hashlib
@@ -299,7 +300,17 @@ def _keys_for(url: str, path: str, version) -> tuple[str, str, str]:
 
 
 class CacheDown(Exception):
-    """The cache did not answer a lookup."""
+    """The cache did not answer, or refused a write."""
+
+
+@contextlib.contextmanager
+def _answering():
+    """Whatever the cache's client raises as CacheDown: Redis down, too slow (``redis_cache.TIMEOUT``),
+    or answering reads but refusing writes (full under ``noeviction``, a read-only replica)."""
+    try:
+        yield
+    except Exception as exc:
+        raise CacheDown from exc
 
 
 class _Recent:
@@ -354,14 +365,12 @@ def _lookup(keys) -> tuple[Entry | None, tuple]:
     """The entry and the current generations: none or one small round trip for a page this process has."""
     if (entry := _recent.checked(keys[0])) is not None:
         return entry, entry.generations
-    try:
+    with _answering():
         found = _cache().get_many(keys[1:])
         generations = (found.get(keys[1]), found.get(keys[2]))
         if (entry := _recent.get(keys[0], generations)) is not None:
             return entry, generations
         entry = _cache().get(keys[0])
-    except Exception as exc:  # Redis down or unreachable: whatever the client raises
-        raise CacheDown from exc
     _recent.keep(keys[0], entry)
     return entry, generations
 
@@ -531,24 +540,37 @@ def _serve(request, get_response, host: str):
     if entry is not None and entry.is_fresh(generations):
         return _respond(request, entry, "HIT")
     cache, lock = _cache(), keys[0] + ":lock"
-    held = cache.add(lock, 1, timeout=LOCK_SECONDS)
-    if not held:
-        if entry is not None:
-            return _respond(request, entry, "STALE")
-        if (rendered := _wait_for_render(keys)) is not None:
-            return _respond(request, rendered, "HIT")
+    with _answering():
+        held = cache.add(lock, 1, timeout=LOCK_SECONDS)
+        if not held:
+            if entry is not None:
+                return _respond(request, entry, "STALE")
+            if (rendered := _wait_for_render(keys)) is not None:
+                return _respond(request, rendered, "HIT")
     try:
-        generations = _settle(keys, generations)
+        with _answering():
+            generations = _settle(keys, generations)
         response = _render(request, get_response)
         fresh = _entry(response, generations)
         if fresh is None:
             return response
-        cache.set(keys[0], fresh, timeout=settings.PAGE_CACHE_KEEP_SECONDS)
-        _recent.keep(keys[0], fresh)
+        if _written(cache.set, keys[0], fresh, timeout=settings.PAGE_CACHE_KEEP_SECONDS):
+            _recent.keep(keys[0], fresh)
     finally:
         if held:
-            cache.delete(lock)
+            _written(cache.delete, lock)
     return _respond(request, fresh, "MISS")
+
+
+def _written(write, *args, **kwargs) -> bool:
+    """A write around a render: one the cache refuses (full, read-only, gone) is logged, not raised, so
+    the reader still gets the page just rendered (and a lock not released expires)."""
+    try:
+        write(*args, **kwargs)
+    except Exception as exc:
+        log.warning("Page cache unavailable: %s", exc)
+        return False
+    return True
 
 
 def _public(request, response):

@@ -6,6 +6,9 @@ Runs on local memory in embedded mode and on Redis when REDIS_URL is set (settin
 import gzip
 import io
 import json
+import shutil
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -553,3 +556,63 @@ def test_a_new_tag_purges_only_what_shows_its_page(treatment, django_capture_on_
         treatment.tags.add("brand-new-tag")  # taggit creates the Tag here
     assert get(other.get_absolute_url())["X-Page-Cache"] == "HIT"  # not the whole site
     assert b"brand-new-tag" in get("/tags/brand-new-tag/").content
+
+
+@pytest.fixture
+def own_redis(settings):
+    """A redis-server of this test's own (never the shared one, which these tests fill or pause), as the
+    page cache's Redis, configured as settings configure it."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("needs redis-server")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(50):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "cancerindex.redis_cache.RedisCache",
+                "LOCATION": f"redis://127.0.0.1:{port}/0",
+            }
+        }
+        yield server, port
+    finally:
+        server.send_signal(signal.SIGCONT)
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_a_cache_that_refuses_writes_serves_the_page_uncached(treatment, own_redis):
+    """Redis full under its default policy (noeviction), or a read-only replica, answers reads and refuses
+    writes: every page not in the cache was a 500."""
+    _, port = own_redis
+    subprocess.run(
+        ["redis-cli", "-p", str(port), "config", "set", "maxmemory", "1"], check=True, capture_output=True
+    )
+    for url in reader_urls(treatment):
+        response = Client(raise_request_exception=False).get(url)
+        assert response.status_code == 200 and "public" in response["Cache-Control"], url
+    assert b"Interleukin 2" in response.content
+
+
+def test_a_cache_that_stops_answering_serves_the_page_uncached_at_once(treatment, own_redis):
+    """A Redis that stops answering (paused, swapping, a dropped connection) held readers' requests until it
+    answered again, or gunicorn killed the worker: each gives up within a second and the page is rendered."""
+    server, _ = own_redis
+    get(treatment.get_absolute_url())  # connected
+    server.send_signal(signal.SIGSTOP)
+    threading.Timer(6, server.send_signal, [signal.SIGCONT]).start()  # never hangs this test for good
+    started = time.monotonic()
+    response = get(treatment.get_absolute_url() + "?voted=yes")
+    assert time.monotonic() - started < 3
+    assert response.status_code == 200 and "X-Page-Cache" not in response
+    assert b"Interleukin 2" in response.content
