@@ -134,19 +134,14 @@ def reader_page(view):
 # --- Which URLs show a page -----------------------------------------------------------------------
 
 
-# Related pages that link to a changed page and are purged with it: more than a page shows (5).
-RELATED_PURGED = 50
-
-
 def urls_for(page) -> list[str]:
     """Every reader URL that shows ``page``: itself, its section and each section above it, home,
-    its tags' pages, the A-Z, search (at the edge, every query string), pages listing it as related, its
-    feeds and its list's citation downloads."""
+    its tags' pages, the A-Z, search (at the edge, every query string), every page that may list it as
+    related (``showing_as_related``), its feeds and its list's citation downloads."""
     section_path = page.section.path
     own = paths.page_path(section_path, page.slug)
     nodes = [own, *paths.ancestors(section_path)]
-    related = TreatmentPage.objects.related_pages(page, limit=RELATED_PURGED)
-    nodes += [other.path for other in related]
+    nodes += [other.path for other in TreatmentPage.objects.showing_as_related(page)]
     tag_slugs = page.tags.values_list("slug", flat=True)
     tags = [reverse("treatments:tag", kwargs={"slug": slug}) for slug in tag_slugs]
     return [

@@ -217,6 +217,28 @@ class TreatmentPageQuerySet(models.QuerySet):
         rows = compiled.rows(_related_rows, limit, page.publications_shown, model=self.model, page_id=page.pk)
         return [PageLink(*row) for row in rows]
 
+    def showing_as_related(self, page):
+        """Published pages whose related pages may include ``page``: ``related_to`` from the other side.
+
+        Every page sharing a tag with it, or showing a PMID it lists (its related pages count any entry
+        another lists, so not only what ``page`` shows). Not ``page``'s own top related: each page ranks
+        its own five, by its own shared counts and the other pages' titles.
+        """
+        from publications.models import PageListing
+
+        meta = self.model._meta
+        tagged_items = TaggedItem.objects.filter(
+            content_type__app_label=meta.app_label, content_type__model=meta.model_name
+        )
+        same_tags = tagged_items.filter(tag_id__in=tagged_items.filter(object_id=page.pk).values("tag_id"))
+        listed = PageListing.objects.visible().filter(page=page, publication__pmid__isnull=False)
+        showing = PageListing.objects.visible().filter(publication_id__in=listed.values("publication_id"))
+        return (
+            self.listed()
+            .exclude(pk=page.pk)
+            .filter(Q(pk__in=same_tags.values("object_id")) | Q(pk__in=showing.values("page_id")))
+        )
+
     def reader_extras(self, page, *, related: int = 5) -> "ReaderExtras":
         """What a reader's page shows besides the page and its list: its tags by name, its links in
         order and up to ``related`` related pages (as ``related_pages`` gives them), in one round trip

@@ -25,7 +25,7 @@ from django.core.management import call_command
 from django.http import HttpResponse
 from django.test import Client, RequestFactory
 
-from tests.factories import SectionFactory, TreatmentPageFactory
+from tests.factories import PageListingFactory, PublicationFactory, SectionFactory, TreatmentPageFactory
 from treatments import cache, workflow
 
 pytestmark = pytest.mark.django_db
@@ -293,6 +293,49 @@ def test_a_tag_the_page_loses_purges_the_tags_page_and_pages_related_through_it(
     assert list(treatment.tags.names()) == ["cytokine"]
     assert b"Interleukin 2" not in get("/tags/immunotherapy/").content
     assert b"Interleukin 2" not in get(other.get_absolute_url()).content
+
+
+def rename(page, title):
+    workflow.save_draft(page, {**workflow.content_of(page), "title": title})
+    workflow.publish(page)
+
+
+def test_a_page_renamed_shows_on_a_page_listing_it_as_related_through_a_shared_pmid(
+    treatment, django_capture_on_commit_callbacks
+):
+    """A page lists another as related if that one lists a PMID it shows, anywhere in its list: the other
+    page's own related pages (what was purged) count only the entries it shows, so the rename was not
+    seen there until the copy expired (10 minutes, then the edge's)."""
+    shared = PublicationFactory()
+    PageListingFactory(page=treatment, publication=shared)
+    renamed = TreatmentPageFactory(
+        section=treatment.section, slug="b", title="Bevacizumab", publications_shown=1
+    )
+    PageListingFactory(page=renamed, publication=PublicationFactory(), position=0)  # all it shows
+    PageListingFactory(page=renamed, publication=shared, position=1)
+    assert b"Bevacizumab" in get(treatment.get_absolute_url()).content  # cached now
+    with django_capture_on_commit_callbacks(execute=True):
+        rename(renamed, "Avastin")
+    assert b"Avastin" in get(treatment.get_absolute_url()).content
+    with django_capture_on_commit_callbacks(execute=True):
+        workflow.unpublish(renamed)
+    assert renamed.get_absolute_url().encode() not in get(treatment.get_absolute_url()).content
+
+
+def test_a_page_renamed_shows_on_every_page_listing_it_as_related_through_a_tag(
+    treatment, django_capture_on_commit_callbacks
+):
+    """Each page shows its own five related pages, most shared first, then by title: a page with one
+    common tag shows the first titles with it, though it is far down their own related pages."""
+    renamed = TreatmentPageFactory(section=treatment.section, slug="a", title="Abemaciclib")
+    renamed.tags.add("chemotherapy")
+    treatment.tags.add("chemotherapy")  # "Interleukin 2": after 60 others in Abemaciclib's own ranking
+    for number in range(60):
+        TreatmentPageFactory(section=treatment.section, title=f"Agent {number:02}").tags.add("chemotherapy")
+    assert b"Abemaciclib" in get(treatment.get_absolute_url()).content  # cached now
+    with django_capture_on_commit_callbacks(execute=True):
+        rename(renamed, "Abemaciclib (Verzenio)")
+    assert b"Verzenio" in get(treatment.get_absolute_url()).content
 
 
 def test_a_tag_renamed_shows_on_every_page_with_it(treatment, django_capture_on_commit_callbacks):
