@@ -2,7 +2,6 @@
 
 from functools import cached_property
 
-from django.core.paginator import Paginator
 from django.shortcuts import render
 
 from treatments import cache
@@ -52,7 +51,7 @@ def search(request):
     """
     q = query.clean(request.GET.get("q", ""))
     grouped = Grouped(query.search_pages(q), query.search_publications(q))
-    results = Paginator(grouped, RESULTS_PER_PAGE).get_page(request.GET.get("page")) if q else None
+    results = cache.paginate(request, grouped, RESULTS_PER_PAGE) if q else None
     pages, publications = [], []
     if results is not None:
         pages = query.finish_pages([row for kind, row in results.object_list if kind == "page"], q)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import brotli
 from django.conf import settings
 from django.core.cache import caches
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 from django.dispatch import receiver
@@ -86,6 +87,30 @@ OWN_HEADERS = {
 def keep_query(name: str, allowed: Callable[[str], bool]) -> None:
     """Let the cache keep a copy per value of ``?name=`` for which ``allowed(value)`` is true."""
     QUERY_VALUES[name] = allowed
+
+
+PAGE_QUERY = "page"
+
+
+def paginate(request, items, per_page: int):
+    """The page of ``items`` a reader's ``?page=`` asks for (Django's ``get_page``: the first for none or
+    junk, the last past the end), in a reader view with a list of pages.
+
+    The cache keeps a ``?page=N`` copy only of a page this served as asked: any other view shows the same
+    page whatever N, and so does a number past the end or written "02"; kept, each was one more copy of a
+    page nobody links to, a million of them a URL for anyone to fill the cache with.
+    """
+    asked = request.GET.get(PAGE_QUERY)
+    listed = Paginator(items, per_page).get_page(asked)
+    request.page_cache_paged = asked == str(listed.number)
+    return listed
+
+
+keep_query(PAGE_QUERY, lambda value: value.isdigit() and len(value) <= 6)
+
+
+def _paged_as_asked(request) -> bool:
+    return PAGE_QUERY not in request.GET or getattr(request, "page_cache_paged", False)
 
 
 def _cacheable_query(request) -> bool:
@@ -546,9 +571,9 @@ def _serve(request, get_response, host: str):
         with _answering():
             generations = _settle(keys, generations)
         response = _render(request, get_response)
-        fresh = _entry(response, generations)
+        fresh = _entry(response, generations) if _paged_as_asked(request) else None
         if fresh is None:
-            return response
+            return _public(request, response)
         if _written(cache.set, keys[0], fresh, timeout=settings.PAGE_CACHE_KEEP_SECONDS):
             _recent.keep(keys[0], fresh)
     finally:

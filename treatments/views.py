@@ -9,7 +9,6 @@ import unicodedata
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.paginator import Paginator
 from django.db.models import Prefetch, TextField
 from django.db.models.functions import Cast
 from django.http import (
@@ -51,8 +50,7 @@ TAG_PAGES_PER_PAGE = 50
 def tag(request, slug):
     """The published pages with a tag; a tag no published page carries is not found (404)."""
     found = get_object_or_404(Tag, slug=slug)
-    listed = Paginator(TreatmentPage.objects.tagged(found), TAG_PAGES_PER_PAGE)
-    pages = listed.get_page(request.GET.get("page"))
+    pages = cache.paginate(request, TreatmentPage.objects.tagged(found), TAG_PAGES_PER_PAGE)
     if not pages.paginator.count:
         raise Http404("No published page has this tag.")
     return render(request, "treatments/tag.html", {"tag": found, "pages": pages})
@@ -116,7 +114,7 @@ def section_detail(request, section):
     """A section's pages, 50 at a time (``?page=N``): a section of 300 pages stays a small page."""
     pages = TreatmentPage.objects.published().in_section(section).select_related("section")
     pages = pages.only("title", "other_name", "slug", "section__path")
-    listed = Paginator(pages, SECTION_PAGES_PER_PAGE).get_page(request.GET.get("page"))
+    listed = cache.paginate(request, pages, SECTION_PAGES_PER_PAGE)
     context = {
         "section": section,
         "ancestors": trail(section),
@@ -250,10 +248,9 @@ def feedback(request, page_id):
 # What comes back in ``?voted=``: templates/jinja2/treatments/_feedback.html says each in words, and
 # offers the "What was missing?" form after a No. Any other value shows no thanks.
 VOTE_OUTCOMES = ("yes", "no", "changed-yes", "changed-no", "noted")
-# The page cache keeps one copy per vote outcome, list filter and later page of a list; no other value.
+# The page cache keeps one copy per vote outcome and list filter (and page of a list: ``cache.paginate``).
 cache.keep_query("voted", VOTE_OUTCOMES.__contains__)
 cache.keep_query("only", evidence.FILTERS.__contains__)
-cache.keep_query("page", lambda value: value.isdigit() and len(value) <= 6)
 MISSING_MAX_LENGTH = 500
 
 

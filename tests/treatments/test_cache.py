@@ -26,7 +26,7 @@ from django.http import HttpResponse
 from django.test import Client, RequestFactory
 
 from tests.factories import PageListingFactory, PublicationFactory, SectionFactory, TreatmentPageFactory
-from treatments import cache, workflow
+from treatments import cache, views, workflow
 
 pytestmark = pytest.mark.django_db
 
@@ -544,6 +544,23 @@ def test_only_known_values_of_a_kept_query_string_are_kept(treatment, query):
     url = treatment.get_absolute_url() + query
     get(url)
     assert "X-Page-Cache" not in get(url)
+
+
+def test_a_page_number_is_kept_only_where_a_list_has_that_page(treatment, monkeypatch):
+    """``?page=`` takes a million values: kept on every reader URL, each number of each page (a treatment
+    page has no list of pages), a number past the end or written "02" was one more copy of a page nobody
+    links to, and anyone could fill the cache with them."""
+    monkeypatch.setattr(views, "SECTION_PAGES_PER_PAGE", 1)
+    TreatmentPageFactory(section=treatment.section, slug="il-7", title="Interleukin 7")
+    section = treatment.section.get_absolute_url()
+    for url in [f"{section}?page=1", f"{section}?page=2", f"{section}?voted=yes&page=2"]:
+        assert get(url).status_code == 200
+        assert get(url)["X-Page-Cache"] == "HIT", url  # the list's pages, as its links name them
+    for url in [f"{section}?page=3", f"{section}?page=999999", f"{section}?page=02", "/a-z/?page=2",
+                treatment.get_absolute_url() + "?page=2", "/?page=7", "/search/?page=5"]:  # fmt: skip
+        first = get(url)
+        assert first.status_code == 200 and "public" in first["Cache-Control"], url
+        assert "X-Page-Cache" not in get(url), url
 
 
 def test_a_cache_that_is_down_serves_the_page_uncached(treatment, monkeypatch):
