@@ -15,7 +15,7 @@ from publications.admin_curation import PageCurationAdminMixin
 from publications.admin_tools import PubmedToolsAdminMixin, refresh_now_action
 from publications.models import PageListing, RefreshRun
 
-from . import paths, workflow  # revisions first: it registers the models with django-reversion
+from . import cache, paths, workflow  # revisions first: it registers the models with django-reversion
 from .admin_actions import mark_reviewed_action
 from .admin_filters import (
     BrokenLinksFilter,
@@ -317,6 +317,14 @@ class TagAdmin(TaggitTagAdmin):
     inlines = []
     fields = ["name", "slug", "pages"]
     readonly_fields = ["pages"]
+
+    def merge_tags_view(self, request):
+        """taggit's "Merge selected tags" moves or deletes the pages' tagged items one by one, saving no
+        page and no tag, so nothing purged what readers see: like a rename, a merge purges every page."""
+        response = super().merge_tags_view(request)
+        if request.method == "POST":
+            cache.purge_on_commit(None)
+        return response
 
     @admin.display(description="pages with this tag")
     def pages(self, tag):

@@ -24,6 +24,7 @@ from django.core.cache import caches
 from django.core.management import call_command
 from django.http import HttpResponse
 from django.test import Client, RequestFactory
+from taggit.models import Tag
 
 from tests.factories import PageListingFactory, PublicationFactory, SectionFactory, TreatmentPageFactory
 from treatments import cache, views, workflow
@@ -347,6 +348,27 @@ def test_a_tag_renamed_shows_on_every_page_with_it(treatment, django_capture_on_
         tag.name = "Cytokines (renamed)"
         tag.save()
     assert b"Cytokines (renamed)" in get(treatment.get_absolute_url()).content
+
+
+def test_tags_merged_in_the_admin_show_on_every_page(
+    treatment, editor_client, django_capture_on_commit_callbacks
+):
+    """taggit's "Merge selected tags" moves the pages' tagged items row by row: no page and no tag is
+    saved, so nothing was purged and readers kept the old tag's name, link and page."""
+    other = TreatmentPageFactory(section=treatment.section, slug="il-7", title="Interleukin 7")
+    treatment.tags.add("cytokine")
+    other.tags.add("cytokines", "cytokine")
+    assert b"/tags/cytokine/" in get(treatment.get_absolute_url()).content  # cached now
+    assert b"Interleukin 2" in get("/tags/cytokine/").content
+    chosen = [tag.pk for tag in Tag.objects.filter(name__in=["cytokine", "cytokines"])]
+    editor_client.post("/admin/taggit/tag/", {"action": "render_tag_form", "_selected_action": chosen})
+    with django_capture_on_commit_callbacks(execute=True):
+        merged = editor_client.post("/admin/taggit/tag/merge-tags/", {"new_tag_name": "cytokine therapy"})
+    assert merged.status_code == 302
+    assert list(treatment.tags.names()) == ["cytokine therapy"]
+    shown = get(treatment.get_absolute_url()).content
+    assert b"/tags/cytokine-therapy/" in shown and b"/tags/cytokine/" not in shown
+    assert get("/tags/cytokine/").status_code == 404  # no page carries it now
 
 
 def test_a_section_rename_purges_every_page_below_it(treatment, django_capture_on_commit_callbacks):
