@@ -200,16 +200,21 @@ def purge_on_commit(urls=None) -> None:
 
 
 def purge(urls) -> None:
-    """Mark these paths' entries (every query string) stale here, then ban them at the edge."""
+    """Mark these paths' entries (every query string) stale here, then ban them at the edge: also when
+    the cache is down, which serves readers uncached while the edge still holds the old copies."""
     _recent.forget_checks()
-    _cache().set_many({_generation_key(url): _token() for url in urls}, timeout=_generation_seconds())
-    edge.purge(urls)
+    try:
+        _cache().set_many({_generation_key(url): _token() for url in urls}, timeout=_generation_seconds())
+    finally:
+        edge.purge(urls)
 
 
 def purge_everything() -> None:
     _recent.forget_checks()
-    _cache().set(_generation_key(SITE_GENERATION), _token(), timeout=_generation_seconds())
-    edge.purge_everything()
+    try:
+        _cache().set(_generation_key(SITE_GENERATION), _token(), timeout=_generation_seconds())
+    finally:
+        edge.purge_everything()
 
 
 @receiver(page_changed, dispatch_uid="page-cache-purge")

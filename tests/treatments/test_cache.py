@@ -513,6 +513,21 @@ def test_a_move_bans_everything_at_the_edge(treatment, edge_server, django_captu
     assert set(edge_server) == {"^/"}
 
 
+def test_a_change_made_while_the_cache_is_down_still_bans_its_urls_at_the_edge(
+    treatment, edge_server, settings, django_capture_on_commit_callbacks
+):
+    """Readers are served uncached while Redis is down, but the edge kept its copy of the old page for
+    its s-maxage: the purge failed at Redis and never sent the ban."""
+    settings.CACHES = {
+        "default": {"BACKEND": "cancerindex.redis_cache.RedisCache", "LOCATION": "redis://127.0.0.1:9/0"}
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        rename(treatment, "Aldesleukin")
+        treatment.section.parent.save()  # a section's change: everything
+    assert any(treatment.get_absolute_url().replace("-", r"\-") in ban for ban in edge_server)
+    assert edge_server[-1] == "^/"
+
+
 def test_an_edge_that_is_down_is_logged_not_raised(settings, caplog):
     settings.EDGE_PURGE_URL = "http://127.0.0.1:9/"
     assert cache.edge.ban("^/") is False
