@@ -578,6 +578,10 @@ def _serve(request, get_response, host: str):
         response = _render(request, get_response)
         fresh = _entry(response, generations) if _paged_as_asked(request) else None
         if fresh is None:
+            if entry is not None and response.status_code < 500:
+                # No page here now (unpublished, deleted, moved): its old copy is not served stale to the
+                # readers who come during later renders. A failed render (5xx) keeps it for them.
+                _written(cache.delete, keys[0])
             return _public(request, response)
         if _written(cache.set, keys[0], fresh, timeout=settings.PAGE_CACHE_KEEP_SECONDS):
             _recent.keep(keys[0], fresh)

@@ -417,6 +417,28 @@ def test_while_one_request_renders_a_purged_page_the_others_get_the_stale_copy(
     assert get(treatment.get_absolute_url())["X-Page-Cache"] == "MISS"
 
 
+def test_an_unpublished_page_is_never_served_stale_once_it_is_gone(
+    treatment, page_cache, django_capture_on_commit_callbacks, monkeypatch
+):
+    """The stale copy readers get while one request renders is of a page that was there: once the render
+    finds none (unpublished, deleted, moved), the copy of the old page went on being served to every
+    reader who came during another render, for a day, the edge passing them all through (404s and stale
+    copies are never kept there)."""
+    url = treatment.get_absolute_url()
+    get(url)
+    with django_capture_on_commit_callbacks(execute=True):
+        workflow.unpublish(treatment)
+    assert get(url).status_code == 404
+    request = RequestFactory().get(url)
+    lock = cache._keys(request, cache._cached_host(request))[0] + ":lock"
+    page_cache.add(lock, 1, timeout=10)  # another reader's request, rendering the URL
+    monkeypatch.setattr(cache, "WAIT_SECONDS", 0.1)  # no copy: this one waits for it, then renders
+    response = get(url)
+    page_cache.delete(lock)
+    assert b"Interleukin 2" not in response.content
+    assert response.status_code == 404
+
+
 def test_concurrent_requests_for_a_purged_page_render_it_once(treatment, monkeypatch):
     """Without a stale copy, the readers who arrive during the render wait for it."""
     renders = []
