@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -8,11 +9,13 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 from reversion.admin import VersionAdmin
 from taggit.admin import TagAdmin as TaggitTagAdmin
+from taggit.forms import MergeTagsForm
 from taggit.models import Tag
 
 from publications.admin import ERROR_CHARS_IN_LIST, PageListingInline, last_check_column, recent_runs_table
 from publications.admin_curation import PageCurationAdminMixin
 from publications.admin_tools import PubmedToolsAdminMixin, refresh_now_action
+from publications.curation import typed_id
 from publications.models import PageListing, RefreshRun
 
 from . import cache, paths, workflow  # revisions first: it registers the models with django-reversion
@@ -319,11 +322,34 @@ class TagAdmin(TaggitTagAdmin):
     readonly_fields = ["pages"]
 
     def merge_tags_view(self, request):
-        """taggit's "Merge selected tags" moves or deletes the pages' tagged items one by one, saving no
-        page and no tag, so nothing purged what readers see: like a rename, a merge purges every page."""
+        """taggit's "Merge selected tags", with what it lacks.
+
+        - Merged into one of the selected tags, it took each page's link to that tag for a duplicate of
+          itself and deleted it: every page lost the tag. The target is left out of what is merged.
+        - It checked only that the user is staff: merging needs the right to change tags.
+        - A selection gone stale (a tag deleted since, or none chosen) was a server error: a message now.
+        - It moves the pages' tagged items one by one, saving no page and no tag, so nothing purged what
+          readers see: like a rename, a merge purges every page.
+        """
+        if request.method == "POST":
+            if not self.has_change_permission(request):
+                raise PermissionDenied
+            form = MergeTagsForm(request.POST)
+            target = form.is_valid() and Tag.objects.filter(name=form.cleaned_data["new_tag_name"]).first()
+            chosen = [typed_id(value) for value in request.session.get("selected_tag_ids", "").split(",")]
+            merged = Tag.objects.filter(pk__in=[pk for pk in chosen if pk]).exclude(
+                pk=target.pk if target else None
+            )
+            if form.is_valid() and not merged.exists():
+                request.session.pop("selected_tag_ids", None)
+                self.message_user(request, "Choose at least one other tag to merge into it.", messages.ERROR)
+                return redirect("..")
+            request.session["selected_tag_ids"] = ",".join(
+                str(pk) for pk in merged.values_list("pk", flat=True)
+            )
         response = super().merge_tags_view(request)
         if request.method == "POST":
-            cache.purge_on_commit(None)
+            cache.purge_on_commit(None)  # after the merge: a reader's request before it is not kept
         return response
 
     @admin.display(description="pages with this tag")

@@ -1,6 +1,7 @@
 """Editors (the "Editors" group) edit content in /admin/; nobody else gets in, and editors get no further."""
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.test import Client
@@ -168,3 +169,48 @@ def test_editors_see_what_readers_answered(editor_client):
         page.feedback.create(visitor=visitor, useful=useful)
     form = editor_client.get(f"/admin/treatments/treatmentpage/{page.pk}/change/").content.decode()
     assert "2 yes, 1 no" in form
+
+
+@pytest.fixture
+def treatment():
+    return TreatmentPageFactory(slug="il-2", title="Interleukin 2")
+
+
+def test_tags_merged_into_one_of_themselves_stay_on_every_page(treatment, editor_client, client):
+    """taggit took each page's link to the target tag, when it was one of those merged, for a duplicate
+    of itself and deleted it: merging "cytokine" into "cytokines" left every page without either."""
+    other = TreatmentPageFactory(section=treatment.section, slug="il-7", title="Interleukin 7")
+    third = TreatmentPageFactory(section=treatment.section, slug="il-15", title="Interleukin 15")
+    treatment.tags.add("cytokine")
+    other.tags.add("cytokines")
+    third.tags.add("cytokines", "cytokine")
+    chosen = [tag.pk for tag in Tag.objects.filter(name__in=["cytokine", "cytokines"])]
+    editor_client.post("/admin/taggit/tag/", {"action": "render_tag_form", "_selected_action": chosen})
+    merged = editor_client.post("/admin/taggit/tag/merge-tags/", {"new_tag_name": "cytokines"})
+    assert merged.status_code == 302
+    for page in (treatment, other, third):
+        assert list(page.tags.names()) == ["cytokines"], page
+    assert b"Interleukin 7" in client.get("/tags/cytokines/").content
+
+
+def test_a_merge_with_nothing_else_to_merge_says_so_and_changes_nothing(treatment, editor_client):
+    treatment.tags.add("cytokines")
+    chosen = [Tag.objects.get(name="cytokines").pk]
+    editor_client.post("/admin/taggit/tag/", {"action": "render_tag_form", "_selected_action": chosen})
+    merged = editor_client.post("/admin/taggit/tag/merge-tags/", {"new_tag_name": "cytokines"}, follow=True)
+    assert "Choose at least one other tag" in merged.content.decode()
+    assert list(treatment.tags.names()) == ["cytokines"]
+    # A stale session (no selection at all) is the same message, not a server error.
+    assert editor_client.post("/admin/taggit/tag/merge-tags/", {"new_tag_name": "x"}).status_code == 302
+
+
+def test_merging_tags_needs_the_right_to_change_them(treatment, client, django_user_model):
+    treatment.tags.add("cytokine", "cytokines")
+    viewer = django_user_model.objects.create_user("viewer", password="x", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_tag"))
+    client.force_login(viewer)
+    session = client.session
+    session["selected_tag_ids"] = ",".join(str(tag.pk) for tag in Tag.objects.all())
+    session.save()
+    assert client.post("/admin/taggit/tag/merge-tags/", {"new_tag_name": "cytokines"}).status_code == 403
+    assert sorted(treatment.tags.names()) == ["cytokine", "cytokines"]
