@@ -1,6 +1,7 @@
 """Stored records are fetched again once they are old, so later retractions and deletions reach readers."""
 
 import datetime
+import uuid
 
 import pytest
 from django.utils import timezone
@@ -181,3 +182,25 @@ def test_due_for_recheck_is_two_indexed_queries_oldest_first_and_limited(
     assert Publication.objects.due_for_recheck(page, found) == due[:2]
     with django_assert_num_queries(1):
         assert Publication.objects.due_for_recheck(page, []) == [pinned.pmid]
+
+
+def test_an_entry_a_recheck_changed_changes_on_every_page_that_shows_it(
+    ncbi, client, settings, django_capture_on_commit_callbacks
+):
+    """Another page showing the same record must not keep a copy cached before, with the old title (or no
+    retraction warning): a change purges every page showing a PMID it lists (``showing_as_related``)."""
+    settings.PAGE_CACHE_ENABLED, settings.PAGE_CACHE_VERSION = True, f"test-{uuid.uuid4().hex}"
+    page, other = make_page(), make_page(query="something else")
+    ncbi.set_search(QUERY, [GUT_2017, SEASON])
+    refreshed(page)
+    PageListingFactory(page=other, publication=Publication.objects.get(pmid=GUT_2017))
+    Publication.objects.filter(pmid=GUT_2017).update(title="A stale title.")
+    age([GUT_2017], by=RECHECK_AFTER + datetime.timedelta(days=1))
+    a_day_passes(page)
+    assert "A stale title." in client.get(other.get_absolute_url()).content.decode()  # cached now
+
+    with django_capture_on_commit_callbacks(execute=True):
+        refreshed(page)
+
+    shown = client.get(other.get_absolute_url()).content.decode()
+    assert "A stale title." not in shown and "Leucocyte telomere length" in shown
