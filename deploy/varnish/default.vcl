@@ -82,7 +82,15 @@ sub vcl_backend_response {
     }
     if (beresp.http.Set-Cookie || beresp.http.Cache-Control !~ "public" || beresp.http.Vary ~ "(?i)cookie"
             || beresp.http.Cache-Control ~ "(private|no-store|no-cache)") {
-        set beresp.ttl = 0s;
+        # Hit-for-miss for two minutes, as Varnish's built-in VCL does: the URL's next readers go to the
+        # backend at once. With no such object (a TTL of 0), each waited in line for the one before it
+        # (a popular 404 or redirect, fetched one reader at a time). A cacheable answer replaces it; a
+        # 5xx makes none, so a restart still finds the copy kept for stale-if-error.
+        if (beresp.status < 500) {
+            set beresp.ttl = 120s;
+        } else {
+            set beresp.ttl = 0s;
+        }
         set beresp.uncacheable = true;
         return (deliver);
     }

@@ -1,5 +1,6 @@
 """Through the real proxy: hits never reach gunicorn, changes show within 1 s, one render per purge."""
 
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -196,3 +197,24 @@ def test_a_stopped_backend_still_serves_the_last_copy(site):
 
 
 EDGE_TTL_PLUS = 2.5
+
+
+def varnish_counter(site, name: str) -> int:
+    done = subprocess.run(
+        ["varnishstat", "-n", str(site.workdir / "varnish"), "-1", "-f", name],
+        capture_output=True, text=True, check=True, timeout=30,
+    )  # fmt: skip
+    return int(done.stdout.split()[1])
+
+
+def test_readers_of_a_url_that_is_never_cached_do_not_wait_in_line(site):
+    """A 404 (or a redirect, or anything marked private) is not stored; with no hit-for-miss object for
+    it, Varnish queued each reader of that URL behind the one before it, one backend fetch at a time."""
+    missing = "/treatments/biological-therapies/no-such-page/"
+    assert get(site, missing).status_code == 404
+    slept, before = varnish_counter(site, "MAIN.busy_sleep"), site.backend_requests()
+    with ThreadPoolExecutor(30) as pool:
+        statuses = list(pool.map(lambda _: get(site, missing).status_code, range(30)))
+    assert statuses == [404] * 30
+    assert site.backend_requests() - before == 30  # never served from a copy
+    assert varnish_counter(site, "MAIN.busy_sleep") == slept  # and none waited for another's fetch
