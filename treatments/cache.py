@@ -40,7 +40,7 @@ from django.http.request import split_domain_port, validate_host
 from django.http.response import ResponseHeaders
 from django.middleware.http import ConditionalGetMiddleware as DjangoConditionalGet
 from django.urls import Resolver404, get_urlconf, resolve, reverse
-from django.utils.cache import add_never_cache_headers, get_conditional_response
+from django.utils.cache import add_never_cache_headers, get_conditional_response, patch_vary_headers
 from django.utils.http import http_date, parse_http_date_safe
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
@@ -455,15 +455,21 @@ class ConditionalGetMiddleware(DjangoConditionalGet):
     """Django's conditional GET (ETag, Last-Modified, 304), with the ETag of ``etag_of``."""
 
     def process_response(self, request, response):
-        if (
-            request.method == "GET"
-            and not response.streaming
-            and response.content
-            and not response.has_header("ETag")
-            and self.needs_etag(response)
-        ):
+        """As Django's, and for HEAD too: Django's answers HEAD with no ETag and never a 304, where HEAD
+        must carry the headers GET would (RFC 9110, 9.3.2)."""
+        if request.method not in ("GET", "HEAD"):
+            return response
+        if not response.streaming and response.content and self._etag_missing(response):
             response.headers["ETag"] = etag_of(response.content)
-        return super().process_response(request, response)
+        etag, last_modified = response.get("ETag"), parse_http_date_safe(response.get("Last-Modified", ""))
+        if etag or last_modified:
+            return get_conditional_response(
+                request, etag=etag, last_modified=last_modified, response=response
+            )
+        return response
+
+    def _etag_missing(self, response) -> bool:
+        return not response.has_header("ETag") and self.needs_etag(response)
 
 
 # --- Serving --------------------------------------------------------------------------------------
@@ -603,10 +609,23 @@ def _written(write, *args, **kwargs) -> bool:
 
 
 def _public(request, response):
-    """Caches off (``PAGE_CACHE=0``): the same headers for the edge and browsers, nothing stored here."""
-    if _shareable(response):
+    """Caches off (``PAGE_CACHE=0``): the same headers for the edge and browsers, nothing stored here.
+
+    A 304 (``ConditionalGetMiddleware``, below) carries the Cache-Control and Vary its 200 would have
+    (RFC 9110, 15.4.5): both are set above the middleware that made it, so it had neither.
+    """
+    if _shareable(response) or _shareable_not_modified(response):
         response["Cache-Control"] = CACHE_CONTROL.format(s=settings.EDGE_CACHE_SECONDS)
+    if response.status_code == 304:
+        patch_vary_headers(response, ("Accept-Encoding",))  # as GZipMiddleware marks its 200
     return response
+
+
+def _shareable_not_modified(response) -> bool:
+    """A 304 for a 200 that was ``_shareable``: the 304 keeps the 200's cookies, Vary and Cache-Control."""
+    if response.status_code != 304 or response.cookies or "Cache-Control" in response:
+        return False
+    return "cookie" not in response.get("Vary", "").lower()
 
 
 def _is_reader_page(request) -> bool:

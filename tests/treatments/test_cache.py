@@ -489,6 +489,23 @@ def test_a_page_has_one_etag_whether_the_cache_served_it_or_not(treatment, setti
     assert get(treatment.get_absolute_url(), **{"If-None-Match": served["ETag"]}).status_code == 304
 
 
+@pytest.mark.parametrize("page_cache", [False, True], ids=["caches off", "page cache"])
+def test_a_304_and_a_head_carry_the_headers_their_get_would(treatment, settings, page_cache):
+    """With the caches off, a 304 had no Cache-Control and no Vary (set above the middleware that made
+    it), and a HEAD had no ETag and never a 304: Django's conditional GET skips HEAD."""
+    settings.PAGE_CACHE_ENABLED = page_cache
+    url = treatment.get_absolute_url()
+    full = get(url, **READER_HEADERS)
+    revalidated = get(url, **READER_HEADERS, **{"If-None-Match": full["ETag"]})
+    assert revalidated.status_code == 304
+    for header in ("Cache-Control", "Vary", "ETag", "Last-Modified"):
+        assert revalidated.get(header) == full[header], header
+    head = Client().head(url, headers=READER_HEADERS)
+    assert head.status_code == 200 and head["ETag"] == full["ETag"] and not head.content
+    head = Client().head(url, headers={**READER_HEADERS, "If-None-Match": full["ETag"]})
+    assert head.status_code == 304 and head["Cache-Control"] == full["Cache-Control"]
+
+
 def test_other_pages_are_not_kept(treatment):
     assert get("/no-such-treatment/").status_code == 404
     assert "X-Page-Cache" not in get("/no-such-treatment/")
