@@ -386,9 +386,13 @@ class _Recent:
 _recent = _Recent()
 
 
-def _lookup(keys) -> tuple[Entry | None, tuple]:
-    """The entry and the current generations: none or one small round trip for a page this process has."""
-    if (entry := _recent.checked(keys[0])) is not None:
+def _lookup(keys, *, recheck: bool = False) -> tuple[Entry | None, tuple]:
+    """The entry and the current generations: none or one small round trip for a page this process has.
+
+    ``recheck``: read the generations whenever they were last read. The edge's fetches (deploy/varnish
+    marks them) always are, as the edge keeps what it gets for its TTL, not for a moment.
+    """
+    if not recheck and (entry := _recent.checked(keys[0])) is not None:
         return entry, entry.generations
     with _answering():
         found = _cache().get_many(keys[1:])
@@ -567,7 +571,7 @@ def _wait_for_render(keys) -> Entry | None:
 def _serve(request, get_response, host: str):
     """A hit from the cache; else one render per URL at a time, the others served a stale copy or waiting."""
     keys = _keys(request, host)
-    entry, generations = _lookup(keys)
+    entry, generations = _lookup(keys, recheck="x-edge-fetch" in request.headers)
     if entry is not None and entry.is_fresh(generations):
         return _respond(request, entry, "HIT")
     cache, lock = _cache(), keys[0] + ":lock"

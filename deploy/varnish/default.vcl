@@ -72,6 +72,13 @@ sub vcl_recv {
     return (hash);
 }
 
+sub vcl_backend_fetch {
+    # Django's page cache asks Redis whether its copy is current on each of the edge's fetches, instead
+    # of trusting a copy it checked within PAGE_CACHE_RECHECK_SECONDS: a fetch right after another
+    # process's purge would get the old page and keep it here for the whole TTL.
+    set bereq.http.X-Edge-Fetch = "1";
+}
+
 sub vcl_backend_response {
     set beresp.http.X-Url = bereq.url;
     if (beresp.status >= 500 && bereq.is_bgfetch) {

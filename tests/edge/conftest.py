@@ -124,11 +124,13 @@ def site(tmp_path_factory):
     yield from running_site(tmp_path_factory)
 
 
-def running_site(tmp_path_factory, threads=4):
-    """A Site with its gunicorn and varnishd running, stopped when the generator is closed."""
+def running_site(tmp_path_factory, threads=4, **env):
+    """A Site with its gunicorn and varnishd running, stopped when the generator is closed; ``env`` is
+    more of the backend's environment."""
     if not have_varnish():
         pytest.fail("varnishd is missing and CI is set: .ci/run installs Debian's varnish")
     site = Site(tmp_path_factory.mktemp("edge"))
+    site.env |= env
     site.manage("migrate", "--noinput", "--verbosity", "0")
     site.manage("load_demo")
     site.start_backend(threads=threads)
