@@ -7,6 +7,7 @@ publications (anything with ``EXPORT_FIELDS``), each returning the whole file as
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import textwrap
@@ -19,8 +20,8 @@ from .markup import inline_text
 # The columns every format reads: views load these alone (``.only``), never ``source_xml``.
 EXPORT_FIELDS = (
     "pmid", "kind", "title", "authors", "more_authors", "journal", "journal_title", "pub_year", "pub_month",
-    "pub_season", "medline_date", "volume", "issue", "pages", "doi", "pmcid", "book_accession", "abstract",
-    "publication_types", "language", "is_retracted",
+    "pub_day", "pub_season", "medline_date", "volume", "issue", "pages", "doi", "pmcid", "book_accession",
+    "abstract", "publication_types", "language", "is_retracted",
 )  # fmt: skip
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 RETRACTED_NOTE = "Retracted publication"
@@ -64,6 +65,30 @@ def year(publication) -> str:
     return found.group(1) if found else ""
 
 
+def issued(publication) -> tuple[int, ...]:
+    """The issue's date as far as PubMed gives it: (2019, 11, 5), (2019, 11), (2019,) or (). A day is
+    kept only with its month, and only if the three make a real date."""
+    found = year(publication)
+    if not found.isdigit():
+        return ()
+    month = month_number(publication.pub_month)
+    if not month:
+        return (int(found),)
+    day = (publication.pub_day or "").strip()
+    try:
+        return (int(found), month, datetime.date(int(found), month, int(day)).day)
+    except ValueError:
+        return (int(found), month)
+
+
+def iso_date(date: tuple[int, ...]) -> str:
+    """``issued`` in ISO 8601: "2019-11-05", "2019-11", "2019"; "" for none."""
+    if not date:
+        return ""
+    year, *month_day = date
+    return "-".join([f"{year:04d}", *(f"{part:02d}" for part in month_day)])
+
+
 def page_range(pages: str) -> tuple[str, str]:
     """First and last page, the last written out in full: "1116-22" is ("1116", "1122")."""
     first, _, last = (pages or "").partition("-")
@@ -78,7 +103,7 @@ def _pages_joined(pages: str, dash: str) -> str:
     return f"{first}{dash}{last}" if last else first
 
 
-def _is_chapter(publication) -> bool:
+def is_chapter(publication) -> bool:
     """A book record with a book title of its own (GeneReviews and the like) is a chapter in it."""
     return (
         publication.kind == "book" and bool(publication.journal) and publication.journal != title(publication)
@@ -88,6 +113,13 @@ def _is_chapter(publication) -> bool:
 def _person(author: dict) -> tuple[str, str]:
     """Family name and given names (the full forename, else the initials)."""
     return author.get("last_name", ""), author.get("fore_name") or author.get("initials", "")
+
+
+def _ris_name(author: dict) -> str:
+    """ "Last, First, Suffix", RIS's form of a name: "King, Martin L, Jr"; a collective as given."""
+    if author.get("collective_name"):
+        return author["collective_name"]
+    return ", ".join(part for part in (*_person(author), author.get("suffix", "")) if part)
 
 
 def _key(publication) -> str:
@@ -108,16 +140,12 @@ def ris(publications) -> str:
 
 
 def _ris_record(publication) -> str:
-    chapter = _is_chapter(publication)
+    chapter = is_chapter(publication)
     kind = "CHAP" if chapter else "BOOK" if publication.kind == "book" else "JOUR"
     first, last = page_range(publication.pages)
-    month = month_number(publication.pub_month)
+    date = issued(publication)
     tags = [("TY", kind)]
-    for author in publication.authors or []:
-        if author.get("collective_name"):
-            tags.append(("AU", author["collective_name"]))
-        else:
-            tags.append(("AU", ", ".join(part for part in _person(author) if part)))
+    tags += [("AU", _ris_name(author)) for author in publication.authors or []]
     tags += [("TI", title(publication))]
     if chapter:
         tags.append(("T2", publication.journal))
@@ -125,7 +153,7 @@ def _ris_record(publication) -> str:
         tags += [("T2", publication.journal_title or publication.journal), ("J2", publication.journal)]
     tags += [
         ("PY", year(publication)),
-        ("DA", f"{year(publication)}/{month:02d}//" if month and year(publication) else ""),
+        ("DA", _ris_date(date) if len(date) > 1 else ""),
         ("VL", publication.volume),
         ("IS", publication.issue),
         ("SP", first),
@@ -141,6 +169,12 @@ def _ris_record(publication) -> str:
     ]
     lines = [f"{tag}  - {_one_line(value)}" for tag, value in tags if value and _one_line(value)]
     return "\n".join([*lines, "ER  - ", "", ""])
+
+
+def _ris_date(date: tuple[int, ...]) -> str:
+    """RIS's "YYYY/MM/DD/other": "2019/11/05/", "2019/11//"."""
+    year, month, *day = date
+    return f"{year:04d}/{month:02d}/{f'{day[0]:02d}' if day else ''}/"
 
 
 # --- MEDLINE (.nbib) ----------------------------------------------------------------------------
@@ -162,11 +196,13 @@ def _medline_line(tag: str, value: str) -> str:
 
 
 def medline_date(publication) -> str:
-    """The DP field: "2017 Jun", "2018 Oct-Dec", or the MedlineDate as given."""
+    """The DP field: "2019 Nov 5", "2017 Jun", "2018 Oct-Dec", or the MedlineDate as given."""
     if publication.medline_date:
         return publication.medline_date
+    date = issued(publication)
+    day = str(date[2]) if len(date) == 3 else ""
     return " ".join(
-        part for part in (publication.pub_year, publication.pub_month or publication.pub_season) if part
+        part for part in (publication.pub_year, publication.pub_month or publication.pub_season, day) if part
     )
 
 
@@ -317,7 +353,7 @@ def _bibtex_title(fragment: str) -> str:
 
 
 def _bibtex_entry(publication) -> str:
-    chapter = _is_chapter(publication)
+    chapter = is_chapter(publication)
     kind = "incollection" if chapter else "book" if publication.kind == "book" else "article"
     sections = []
     for section in publication.abstract or []:
@@ -325,13 +361,17 @@ def _bibtex_entry(publication) -> str:
         text = inline_tex(section.get("text", ""))
         sections.append(f"{tex(label)}: {text}" if label and text else text or tex(label))
     container = "booktitle" if chapter else "journal" if kind == "article" else ""
-    month = month_number(publication.pub_month)
+    date = issued(publication)
+    month = date[1] if len(date) > 1 else None
     fields = [
         ("author", _bibtex_names(publication)),
         ("title", _bibtex_title(publication.title)),
         (container, tex(publication.journal_title or publication.journal) if container else ""),
         ("year", tex(year(publication))),
         ("month", BIBTEX_MONTHS[month - 1] if month else ""),  # a macro, unbraced
+        # The whole date for biblatex when PubMed gives the day (BibTeX has no day field; its styles
+        # ignore a field they do not know, and print the year and month above).
+        ("date", iso_date(date) if len(date) == 3 else ""),
         ("volume", tex(publication.volume)),
         ("number", tex(publication.issue)),
         ("pages", tex(_pages_joined(publication.pages, "--"))),
@@ -361,7 +401,7 @@ def csl_json(publications) -> str:
 
 
 def _csl_item(publication) -> dict:
-    chapter = _is_chapter(publication)
+    chapter = is_chapter(publication)
     kind = "chapter" if chapter else "book" if publication.kind == "book" else "article-journal"
     authors = []
     for author in publication.authors or []:
@@ -371,7 +411,7 @@ def _csl_item(publication) -> dict:
         family, given = _person(author)
         name = {"family": family, "given": given, "suffix": author.get("suffix", "")}
         authors.append({key: value for key, value in name.items() if value})
-    issued = [int(part) for part in (year(publication), month_number(publication.pub_month)) if part]
+    date = list(issued(publication))
     item = {
         "id": _key(publication),
         "type": kind,
@@ -379,7 +419,7 @@ def _csl_item(publication) -> dict:
         "author": authors,
         "container-title": (publication.journal_title or publication.journal) if kind != "book" else "",
         "container-title-short": publication.journal if kind == "article-journal" else "",
-        "issued": {"date-parts": [issued]} if issued else None,
+        "issued": {"date-parts": [date]} if date else None,
         "volume": publication.volume,
         "issue": publication.issue,
         "page": _pages_joined(publication.pages, "-"),
@@ -390,7 +430,7 @@ def _csl_item(publication) -> dict:
         "abstract": abstract(publication),
         "note": RETRACTED_NOTE if publication.is_retracted else "",
     }
-    if publication.pub_season and issued:
+    if publication.pub_season and date:
         item["issued"]["season"] = publication.pub_season
     return {key: value for key, value in item.items() if value}
 

@@ -31,6 +31,7 @@ EFETCH = Path(__file__).parent.parent / "fixtures" / "pubmed" / "efetch"
 GUT = "biopython-pubmed4.xml"  # 22 authors, a structured abstract with <i>, <sub> and <sup>, PMC
 PANEL = "metapub-34843274.xml"  # a collective author
 BOOK = "metapub-book-20301577.xml"  # a GeneReviews chapter
+DAY = "metapub-38329942.xml"  # an issue dated to the day: 2024 Mar 19
 FORMATS = ["ris", "nbib", "bib", "json"]
 GUT_TITLE = (
     "Leucocyte telomere length, genetic variants at the TERT gene region and risk of pancreatic cancer."
@@ -176,7 +177,8 @@ def test_ris_reads_back_as_pubmed_gave_it():
 def test_ris_keeps_a_hostile_title_on_one_line():
     (entry,) = rispy.loads(export.ris([hostile(is_retracted=True)]))
     assert entry["title"] == HOSTILE_TEXT
-    assert entry["authors"] == ["O'Brien {x}, Zoë", "Smith and Jones Group & Co"]
+    # RIS's "Last, First, Suffix": before, "Jr" was dropped (MEDLINE, BibTeX and CSL-JSON kept it).
+    assert entry["authors"] == ["O'Brien {x}, Zoë, Jr", "Smith and Jones Group & Co"]
     assert entry["abstract"] == "BACKGROUND: Line one line two {x} 50%"
     assert entry["notes"] == ["Retracted publication"]
 
@@ -191,6 +193,55 @@ def test_every_fixture_record_reads_back_in_ris_and_bibtex():
     bib = export.bibtex(rows)
     assert braces_balance(bib)
     assert [entry.key for entry in parse_bibtex(bib)] == [f"pmid{row.pmid}" for row in rows]
+
+
+def test_ris_names_a_suffix_after_the_given_names():
+    king = hostile(authors=[{"last_name": "King", "fore_name": "Martin L", "initials": "ML", "suffix": "III"},
+                            {"last_name": "Cher", "suffix": "Jr"}])  # fmt: skip
+    (entry,) = rispy.loads(export.ris([king]))
+    assert entry["authors"] == ["King, Martin L, III", "Cher, Jr"]
+
+
+# --- The issue's day, in every format -------------------------------------------------------------
+
+
+def test_the_day_pubmed_gives_is_in_every_format():
+    """Before, every format stopped at the month ("2024/03//", "2024 Mar", [[2024, 3]]) where PubMed dates
+    the issue to the day."""
+    (row,) = records(DAY)
+    assert (row.pub_year, row.pub_month, row.pub_day) == ("2024", "Mar", "19")
+    (ris,) = rispy.loads(export.ris([row]))
+    assert (ris["year"], ris["date"]) == ("2024", "2024/03/19/")
+    (medline,) = parse_medline(export.medline([row]))
+    assert medline["DP"] == ["2024 Mar 19"]  # as PubMed's own .nbib writes it
+    assert medline["SO"] == ["mSystems. 2024 Mar 19;9(3):e0129923. doi: 10.1128/msystems.01299-23."]
+    text = export.bibtex([row])
+    (bib,) = parse_bibtex(text)
+    fields = {name: field.value for name, field in bib.fields_dict.items()}
+    assert (fields["year"], fields["month"], fields["date"]) == ("2024", "mar", "2024-03-19")
+    assert "  month = mar,\n" in text  # still the plain styles' macro
+    (csl,) = export.csl_items([row])
+    assert csl["issued"] == {"date-parts": [[2024, 3, 19]]}
+    # The page itself cites the year, as the old site did, and says the day beside it.
+    assert '<span class="source">mSystems. 2024; 9(3):e0129923</span>' in row.rendered_entry
+    assert '<time datetime="2024-03-19">19 March 2024</time>' in row.rendered_entry
+
+
+@pytest.mark.parametrize(
+    ("month", "day", "ris_date", "dp", "parts"),
+    [("Nov", "05", "2020/11/05/", "2020 Nov 5", [2020, 11, 5]),
+     ("Feb", "30", "2020/02//", "2020 Feb", [2020, 2]),  # no such day
+     ("", "5", "", "2020", [2020]),  # a day without its month says nothing
+     ("Nov", "x", "2020/11//", "2020 Nov", [2020, 11])],
+)  # fmt: skip
+def test_a_day_is_exported_only_as_part_of_a_real_date(month, day, ris_date, dp, parts):
+    row = hostile(pub_month=month, pub_day=day)
+    (ris,) = rispy.loads(export.ris([row]))
+    assert ris.get("date", "") == ris_date
+    assert parse_medline(export.medline([row]))[0]["DP"] == [dp]
+    assert export.csl_items([row])[0]["issued"] == {"date-parts": [parts]}
+    (bib,) = parse_bibtex(export.bibtex([row]))
+    assert ("date" in bib.fields_dict) == (len(parts) == 3)
 
 
 # --- MEDLINE --------------------------------------------------------------------------------------
