@@ -64,6 +64,18 @@ def citation_line(
     return f"{head}; {where}" if where else head
 
 
+# What doi.org says to percent-encode in a DOI made a URL: "%", '"', "#", space and "?" must be, and
+# "<", ">", "{", "}", "^", "[", "]", "`", "|", "\\" and "+" should be (DOI Handbook, "DOI Name Encoding
+# Rules for URL Presentation"); so is anything outside printable ASCII. Every other character is kept.
+_DOI_SAFE = "/:;()!$&'*,=@"
+
+
+def doi_url(doi: str) -> str:
+    """A DOI as the doi.org URL that resolves it: "10.1000/456#789" is "https://doi.org/10.1000/456%23789"
+    (a bare "#" would end the DOI where a fragment starts)."""
+    return DOI_URL.format(doi=quote(doi, safe=_DOI_SAFE))
+
+
 def pubmed_url(pmid: int | None, title_text: str) -> str:
     """The record itself; without a PMID (demo entries), a PubMed search for the exact title."""
     if pmid:
@@ -342,7 +354,7 @@ def _identifiers(publication) -> str:
         url = PUBMED_URL.format(pmid=publication.pmid)
         parts.append(f'PMID: <a href="{url}" rel="noopener">{publication.pmid}</a>')
     if publication.doi:
-        url = DOI_URL.format(doi=quote(publication.doi, safe="/:;()[]<>._-"))
+        url = doi_url(publication.doi)
         parts.append(f'DOI: <a href="{escape(url)}" rel="noopener">{escape(publication.doi)}</a>')
     if publication.pmcid:
         url = PMC_ARTICLE_URL.format(pmcid=quote(publication.pmcid, safe=""))

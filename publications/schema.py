@@ -9,10 +9,8 @@ import json
 
 from django.core.serializers.json import DjangoJSONEncoder
 
-from . import citation
+from . import citation, export
 
-DOI_URL = "https://doi.org/{doi}"
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 # As django.utils.html.json_script escapes: no "</script>", "<!--" or "&" can end or bend the element.
 # (Three str.replace calls: str.translate with a dict looks up every character in Python, 10x slower.)
 _SCRIPT_SAFE = (("<", "\\u003C"), (">", "\\u003E"), ("&", "\\u0026"))
@@ -32,15 +30,20 @@ def article_json(publication) -> str:
 
 
 def scholarly_article(publication) -> dict:
-    """One listed entry: its title as text, authors, date, journal, and its PMID and DOI."""
+    """One listed entry: its title as text, authors, date, journal (or book), and its PMID and DOI.
+
+    A chapter (GeneReviews and the like) is part of its book; a whole book is a Book, part of nothing.
+    """
     title = publication.title_text
-    data = {"@type": "ScholarlyArticle", "headline": title, "name": title}
+    book = publication.kind == "book" and not export.is_chapter(publication)
+    data = {"@type": "Book" if book else "ScholarlyArticle", "headline": title, "name": title}
     if authors := [author for author in map(_author, publication.authors) if author["name"]]:
         data["author"] = authors
-    if published := date_published(publication.pub_year, publication.pub_month):
+    if published := export.iso_date(export.issued(publication)):
         data["datePublished"] = published
-    if journal := publication.journal_title or publication.journal:
-        data["isPartOf"] = {"@type": "Periodical", "name": journal}
+    if (journal := publication.journal_title or publication.journal) and not book:
+        kind = "Book" if publication.kind == "book" else "Periodical"
+        data["isPartOf"] = {"@type": kind, "name": journal}
     if publication.pages:
         data["pagination"] = publication.pages
     identifiers = []
@@ -48,26 +51,15 @@ def scholarly_article(publication) -> dict:
         identifiers.append(_identifier("PMID", str(publication.pmid)))
     if publication.doi:
         identifiers.append(_identifier("DOI", publication.doi))
-        data["sameAs"] = DOI_URL.format(doi=publication.doi)
+        data["sameAs"] = citation.doi_url(publication.doi)
     if identifiers:
         data["identifier"] = identifiers
     data["url"] = (
         publication.pubmed_url
         if publication.pmid or not publication.doi
-        else DOI_URL.format(doi=publication.doi)
+        else citation.doi_url(publication.doi)
     )
     return data
-
-
-def date_published(year: str, month: str = "") -> str | None:
-    """ISO 8601 as far as it is known: "2019-06", "2019", or None."""
-    if not (len(year) == 4 and year.isdigit()):
-        return None
-    if month in _MONTHS:
-        return f"{year}-{_MONTHS.index(month) + 1:02d}"
-    if month.isdigit() and 1 <= int(month) <= 12:
-        return f"{year}-{int(month):02d}"
-    return year
 
 
 def _author(author: dict) -> dict:

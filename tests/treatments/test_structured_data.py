@@ -1,19 +1,34 @@
 """What readers' pages tell machines: canonical URLs, Open Graph, and schema.org JSON-LD."""
 
 import datetime
+import importlib
 import json
+import re
+from pathlib import Path
 
 import lxml.html
 import pytest
+from django.apps import apps as django_apps
 from django.template import engines
 from django.test import RequestFactory
 from django.urls import resolve
 
-from publications import schema
+from publications import citation, schema
+from publications.models import Publication
+from publications.pubmed import parse_efetch
 from tests.factories import PageListingFactory, PublicationFactory, SectionFactory, TreatmentPageFactory
 from treatments import structured_data as sd
 
 pytestmark = pytest.mark.django_db
+
+EFETCH = Path(__file__).parent.parent / "fixtures" / "pubmed" / "efetch"
+ARTICLE = (
+    '<PubmedArticleSet><PubmedArticle><MedlineCitation Status="MEDLINE" Owner="NLM">'
+    '<PMID Version="1">31000002</PMID><Article PubModel="Print"><Journal><JournalIssue CitedMedium="Print">'
+    "<PubDate>{pub_date}</PubDate>"
+    "</JournalIssue><Title>Cancer research</Title><ISOAbbreviation>Cancer Res</ISOAbbreviation></Journal>"
+    "<ArticleTitle>A study.</ArticleTitle></Article></MedlineCitation></PubmedArticle></PubmedArticleSet>"
+)
 
 
 @pytest.fixture
@@ -142,12 +157,79 @@ def test_json_ld_is_escaped_whatever_it_holds():
 
 
 @pytest.mark.parametrize(
-    ("year", "month", "expected"),
-    [("2019", "Jun", "2019-06"), ("2019", "11", "2019-11"), ("2019", "", "2019"), ("2019", "Spring", "2019"),
-     ("", "Jun", None), ("19xx", "", None)],
+    ("year", "month", "day", "expected"),
+    [("2019", "Jun", "", "2019-06"), ("2019", "11", "", "2019-11"), ("2019", "", "", "2019"),
+     ("2019", "Spring", "", "2019"), ("2019", "Nov", "5", "2019-11-05"), ("2019", "Feb", "30", "2019-02"),
+     ("2019", "", "5", "2019"), ("", "Jun", "", None), ("19xx", "", "", None)],
 )  # fmt: skip
-def test_dates_published_are_as_precise_as_known(year, month, expected):
-    assert schema.date_published(year, month) == expected
+def test_dates_published_are_as_precise_as_known(year, month, day, expected):
+    """To the day when PubMed gives it (before, "2019-11" beside an entry whose page says 5 November)."""
+    article = schema.scholarly_article(PublicationFactory.build(pub_year=year, pub_month=month, pub_day=day))
+    assert article.get("datePublished") == expected
+
+
+@pytest.mark.parametrize(
+    ("medline_date", "year"),
+    [("2019 Nov-Dec", "2019"), ("Winter 2018", "2018"), ("1998 Dec-1999 Jan", "1998")],
+)
+def test_an_issue_dated_by_a_medline_date_has_its_year(medline_date, year):
+    """ "2019 Nov-Dec" or "Winter 2018": the year is what ISO 8601 can say of it."""
+    xml = ARTICLE.format(pub_date=f"<MedlineDate>{medline_date}</MedlineDate>")
+    (record,) = parse_efetch(xml.encode()).records
+    assert schema.scholarly_article(Publication.from_record(record))["datePublished"] == year
+
+
+def test_a_chapter_is_part_of_its_book_and_a_whole_book_is_a_book():
+    """Before, a GeneReviews chapter was "part of" a Periodical named "GeneReviews®", and a whole book
+    part of a Periodical named after itself."""
+    (record,) = parse_efetch((EFETCH / "metapub-book-20301577.xml").read_bytes()).records
+    chapter = schema.scholarly_article(Publication.from_record(record))
+    assert chapter["@type"] == "ScholarlyArticle"
+    assert chapter["isPartOf"] == {"@type": "Book", "name": "GeneReviews®"}
+    book = schema.scholarly_article(
+        PublicationFactory.build(kind="book", title="A Whole Book", journal="A Whole Book", journal_title="")
+    )
+    assert book["@type"] == "Book" and book["name"] == "A Whole Book" and "isPartOf" not in book
+    article = schema.scholarly_article(PublicationFactory.build(journal="Gut", journal_title="Gut"))
+    assert article["isPartOf"] == {"@type": "Periodical", "name": "Gut"}
+
+
+# RFC 3986's characters of a URL path (unreserved, sub-delims, ":", "@", "/") and percent-escapes.
+URL_PATH = re.compile(r"https://doi\.org/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-F]{2})+")
+
+
+@pytest.mark.parametrize(
+    ("doi", "url"),
+    [("10.1002/(SICI)1097-0258(19980815/30)17:15/16<1661::AID-SIM968>3.0.CO;2-2",
+      "https://doi.org/10.1002/(SICI)1097-0258(19980815/30)17:15/16%3C1661::AID-SIM968%3E3.0.CO;2-2"),
+     ("10.1000/456#789", "https://doi.org/10.1000/456%23789"),
+     ("10.1000/a[1] b?c%d\"e{f}^g`h|i\\j+k", "https://doi.org/10.1000/a%5B1%5D%20b%3Fc%25d%22e%7Bf%7D%5Eg%60h%7Ci%5Cj%2Bk"),
+     ("10.1000/ü", "https://doi.org/10.1000/%C3%BC"),
+     ("10.1136/gutjnl-2016-312510", "https://doi.org/10.1136/gutjnl-2016-312510")],
+)  # fmt: skip
+def test_a_doi_is_a_url_as_doi_org_says(doi, url):
+    """Before, ``sameAs`` (and ``url`` without a PMID) held the DOI raw: "<" and ">" are not allowed in a
+    URL, and a "#" cut the DOI short at doi.org. The entry's DOI link on the page is the same URL."""
+    article = schema.scholarly_article(PublicationFactory.build(doi=doi))
+    assert article["sameAs"] == url and URL_PATH.fullmatch(url)
+    assert article["identifier"][1] == {"@type": "PropertyValue", "propertyID": "DOI", "value": doi}
+    assert schema.scholarly_article(PublicationFactory.build(pmid=None, doi=doi))["url"] == url
+    [link] = lxml.html.fromstring(citation.entry_html(PublicationFactory.build(doi=doi))).xpath(
+        '//p[@class="identifiers"]/a[starts-with(@href, "https://doi.org/")]'
+    )
+    assert (link.get("href"), link.text_content()) == (url, doi)
+
+
+def test_the_migration_clears_stored_json_ld_so_it_is_built_again(client, page):
+    listing = PageListingFactory(page=page, publication=PublicationFactory(doi="10.1000/456#789"))
+    old = '{"@type":"ScholarlyArticle","sameAs":"https://doi.org/10.1000/456#789"}'
+    Publication.objects.filter(pk=listing.publication_id).update(rendered_citation=old)
+    migration = importlib.import_module("publications.migrations.0018_json_ld_rebuilt")
+    migration.clear_citations(django_apps, None)
+    assert Publication.objects.get(pk=listing.publication_id).rendered_citation == ""
+    [article] = json_ld(head(client, page.get_absolute_url()))["citation"]
+    assert article["sameAs"] == "https://doi.org/10.1000/456%23789"
+    assert "%23789" in Publication.objects.get(pk=listing.publication_id).rendered_citation
 
 
 def test_an_article_without_pmid_links_its_doi_and_one_without_either_a_title_search():
