@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
+from django.utils.translation import ngettext
 
 from treatments.models import TreatmentPage
 
@@ -518,7 +519,7 @@ class PageListingAdmin(admin.ModelAdmin):
             outcome = step(page, [pk for pk, on in chosen if on == page_id], user=request.user)
             done += len(outcome.done)
             refused += outcome.refused
-        self.message_user(request, f"{done} entries changed.")
+        self.message_user(request, ngettext("%d entry changed.", "%d entries changed.", done) % done)
         for reason in refused:
             self.message_user(request, reason, messages.WARNING)
 

@@ -384,3 +384,14 @@ def test_an_entry_that_left_the_list_after_the_form_was_opened_does_not_stop_the
     last.refresh_from_db()
     first.refresh_from_db()
     assert last.hidden and not first.pinned and not first.hidden
+
+
+def test_the_whole_lists_actions_say_how_many_entries_changed_in_good_english(page, editor_client):
+    one, two = PageListingFactory(page=page, position=1), PageListingFactory(page=page, position=2)
+    url = f"{LISTINGS}?page__id__exact={page.pk}"
+    response = editor_client.post(url, {"action": "hide", "_selected_action": [one.pk]}, follow=True)
+    assert "1 entry changed." in response.content.decode()
+    response = editor_client.post(url, {"action": "show", "_selected_action": [one.pk, two.pk]}, follow=True)
+    assert "1 entry changed." in response.content.decode()  # the other one was shown already
+    response = editor_client.post(url, {"action": "hide", "_selected_action": [one.pk, two.pk]}, follow=True)
+    assert "2 entries changed." in response.content.decode()
