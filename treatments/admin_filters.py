@@ -51,12 +51,14 @@ class StateFilter(RowsFilter):
 
     @classmethod
     def rows(cls, queryset, value):
-        not_scheduled = queryset.filter(publish_at__isnull=True)  # a publish_at makes it "Scheduled"
+        # As ``workflow.state``, the column: a publish_at makes it "Scheduled"; a live page waiting only
+        # to unpublish is "Published" (its schedule column says when), so it is under that filter alone.
+        not_scheduled = queryset.filter(publish_at__isnull=True)
         filters = {
             State.DRAFT: lambda: not_scheduled.filter(published=False),
             State.PUBLISHED: lambda: not_scheduled.filter(published=True, draft__isnull=True),
             State.CHANGED: lambda: not_scheduled.filter(published=True, draft__isnull=False),
-            State.SCHEDULED: queryset.scheduled,  # waiting to publish or to unpublish
+            State.SCHEDULED: lambda: queryset.filter(publish_at__isnull=False),
             # Work no schedule will publish: a live page's draft, or a page never live at all.
             DRAFT_WAITING: lambda: not_scheduled.filter(
                 Q(published=True, draft__isnull=False) | Q(published=False, first_published_at__isnull=True)

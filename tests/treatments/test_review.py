@@ -17,6 +17,7 @@ from treatments.admin_actions import mark_reviewed_action
 from treatments.admin_filters import ReviewDueFilter, StateFilter
 from treatments.models import TreatmentPage
 from treatments.review import mark_reviewed
+from treatments.workflow import State
 
 pytestmark = pytest.mark.django_db
 
@@ -129,13 +130,37 @@ def test_the_state_filter(rf):
     assert titles(apply_filter(StateFilter, rf, "draft")) == {"draft"}
     assert titles(apply_filter(StateFilter, rf, "published")) == {"live", "to unpublish"}
     assert titles(apply_filter(StateFilter, rf, "changed")) == {"changed"}
-    assert titles(apply_filter(StateFilter, rf, "scheduled")) == {
-        "to publish",
-        "to unpublish",
-        "overdue",
-        "failed",
-    }
+    assert titles(apply_filter(StateFilter, rf, "scheduled")) == {"to publish", "overdue", "failed"}
     assert titles(apply_filter(StateFilter, rf, "schedule_problem")) == {"overdue", "failed"}
+
+
+def test_each_page_is_under_the_one_state_filter_its_state_column_shows(rf, admin_client):
+    """A live page with only "Unpublish at" set said Published and was listed under both Published and
+    Scheduled."""
+    now = timezone.now()
+    TreatmentPageFactory(title="draft", published=False)
+    TreatmentPageFactory(title="live")
+    TreatmentPageFactory(title="changed", draft={"title": "changed"})
+    TreatmentPageFactory(title="to publish", published=False, publish_at=now + timedelta(hours=1))
+    TreatmentPageFactory(title="to unpublish", unpublish_at=now + timedelta(hours=1))
+    TreatmentPageFactory(title="changed, to unpublish", draft={"title": "x"}, unpublish_at=now)
+    TreatmentPageFactory(title="both", publish_at=now, unpublish_at=now + timedelta(days=1))
+    TreatmentPageFactory(title="draft, to unpublish", published=False, unpublish_at=now)
+
+    html = admin_client.get("/admin/treatments/treatmentpage/").content.decode()
+    rows = lxml_html.fromstring(html).cssselect("#result_list tbody tr")
+    column = {
+        row.cssselect(".field-display_title")[0].text_content(): row.cssselect(".field-state")[
+            0
+        ].text_content()
+        for row in rows
+    }
+    assert column["to unpublish"] == "Published"
+    filtered = {title: set() for title in column}
+    for value, label in State.LABELS.items():
+        for title in titles(apply_filter(StateFilter, rf, value)):
+            filtered[title].add(label)
+    assert filtered == {title: {label} for title, label in column.items()}
 
 
 def test_the_mark_as_reviewed_action(rf, admin_user):
