@@ -8,7 +8,7 @@ only, never indexed or cached.
 from __future__ import annotations
 
 from django.core import signing
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
@@ -46,7 +46,8 @@ def render_preview(request, page: TreatmentPage, *, shared: bool = False):
 
 @never_cache
 def shared_preview(request, token: str):
-    """A reviewer's read-only view of a draft; the link expires after SHARE_DAYS."""
+    """A reviewer's read-only view of a draft; the link expires after SHARE_DAYS. Once the draft it
+    showed is published, it opens the live page: the reviewer reads what readers do, not a "draft"."""
     try:
         data = signing.loads(token, salt=_SALT, max_age=SHARE_DAYS * 24 * 3600)
     except signing.SignatureExpired:
@@ -56,6 +57,8 @@ def shared_preview(request, token: str):
     page = TreatmentPage.objects.select_related("section").filter(pk=data.get("page")).first()
     if page is None:
         raise Http404("No such preview.")
+    if page.published and data.get("draft") == workflow.content_digest(workflow.content_of(page)):
+        return HttpResponseRedirect(page.get_absolute_url())  # what it showed is live: no draft banner
     if data.get("draft") != workflow.content_digest(workflow.working_content(page)):
         raise Http404("This preview link was for an earlier draft; ask an editor for a new one.")
     return render_preview(request, page, shared=True)

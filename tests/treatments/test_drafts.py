@@ -175,6 +175,7 @@ def test_share_and_mark_as_reviewed_keep_the_edits_made_before_pressing_them(edi
 
 def test_a_shared_preview_link_expires(settings):
     page = live_page()
+    workflow.save_draft(page, {**workflow.content_of(page), "description": "<p>For review.</p>"})
     link = previews.share_url(page)
     assert Client().get(link).status_code == 200
     with pytest.MonkeyPatch.context() as patch:
@@ -193,6 +194,23 @@ def test_a_shared_preview_link_shows_only_the_draft_it_was_made_for():
     assert later.status_code == 404 and b"Not shared yet." not in later.content
     forged = signing.dumps({"page": page.pk}, salt="treatments.preview", compress=True)  # no draft named
     assert Client().get(f"/preview/{forged}/").status_code == 404
+
+
+def test_a_shared_preview_link_opens_the_live_page_once_its_draft_is_published():
+    """It kept showing the published text marked "Preview: this is a draft, not what readers see"."""
+    page = live_page()
+    workflow.save_draft(page, {**workflow.content_of(page), "description": "<p>For review.</p>"})
+    link = previews.share_url(page)
+    assert "this is a draft" in Client().get(link).content.decode()
+    workflow.publish(page)
+    shared = Client().get(link)
+    assert shared.status_code == 302 and shared["Location"] == page.get_absolute_url()
+    shown = Client().get(link, follow=True).content.decode()
+    assert "For review." in shown and "this is a draft" not in shown
+    workflow.save_draft(page, {**workflow.content_of(page), "description": "<p>Next draft.</p>"})
+    assert Client().get(link)["Location"] == page.get_absolute_url()  # what it showed is still live
+    workflow.unpublish(page)
+    assert Client().get(link).status_code == 404  # gone from readers; a later draft: not this link's
 
 
 def test_editors_find_pages_by_other_name_label_and_tag(editor_client):
