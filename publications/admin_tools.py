@@ -269,6 +269,14 @@ class PubmedToolsAdminMixin:
                 messages.INFO,
             )
 
+    def response_change(self, request, obj):
+        """Refresh now without JavaScript posts the page form (named ``_refresh_now``): its edits are
+        saved as by Save draft, then the refresh is queued and followed, as from its own view."""
+        response = super().response_change(request, obj)
+        if "_refresh_now" not in request.POST:
+            return response
+        return self._refresh_now(request, obj)
+
     # --- Test query ---
 
     def test_query_view(self, request, object_id=None):
@@ -306,7 +314,9 @@ class PubmedToolsAdminMixin:
 
     @method_decorator(require_POST)
     def refresh_now_view(self, request, object_id):
-        page = self._page(request, object_id, change=True)
+        return self._refresh_now(request, self._page(request, object_id, change=True))
+
+    def _refresh_now(self, request, page):
         after, follow = _follow(page)
         status_url = self._tools_url("refresh_status") + "?" + _status_query([page.pk], [after])
         if _wants_json(request):

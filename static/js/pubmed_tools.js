@@ -1,7 +1,7 @@
-// The page form's PubMed tools, inline. "Test query" and "Refresh now" are submit buttons that post the
-// form to admin views (publications/admin_tools.py) and work without this script; with it, the same
-// views answer JSON and the answer appears under the query field, without leaving the form. "Refresh
-// now" then polls the refresh's status until it has finished.
+// The page form's PubMed tools, inline. "Test query" and "Refresh now" are submit buttons that work
+// without this script (publications/admin_tools.py); with it, their views (formaction, or for Refresh
+// now data-pubmed-url) answer JSON and the answer appears under the query field, without leaving the
+// form. "Refresh now" then polls the refresh's status until it has finished.
 (function () {
   "use strict";
 
@@ -29,7 +29,7 @@
     var data = new FormData();
     data.append("csrfmiddlewaretoken", csrfToken(form));
     Object.keys(fields).forEach(function (name) { data.append(name, fields[name]); });
-    return getJson(button.getAttribute("formaction"), {
+    return getJson(button.dataset.pubmedUrl || button.getAttribute("formaction"), {
       method: "POST",
       body: data,
       headers: { "X-CSRFToken": csrfToken(form) },

@@ -14,6 +14,7 @@ from publications.models import PageListing, RefreshRun
 from tests.factories import PageListingFactory, TreatmentPageFactory
 from tests.fakes.eutils import FakeEutils
 from tests.publications.test_refresh import COLLECTIVE, GUT_2017, INT_J_MOL_SCI, JCI_ELOCATION, OTHERS, SEASON
+from treatments import workflow
 from treatments.models import TreatmentPage
 
 from .conftest import EDITOR_PASSWORD, EDITOR_USERNAME, log_in
@@ -104,8 +105,11 @@ def test_without_javascript_the_buttons_lead_to_pages_that_say_the_same(
 
     TreatmentPage.objects.filter(pk=treatment.pk).update(pubmed_query=QUERY)
     page.goto(change_url(treatment))
+    page.get_by_role("textbox", name="Other name:").fill("Proleukin")  # saved first, never lost
     page.get_by_role("button", name="Refresh now").click()
     expect(page.get_by_text("Refreshed: 1 new, 1 dropped")).to_be_visible()
+    expect(page.get_by_text("Draft saved.")).to_be_visible()
+    assert workflow.working_content(TreatmentPage.objects.get(pk=treatment.pk))["other_name"] == "Proleukin"
     # Enter in a field saves a draft: never "Test query" nor "Refresh now", which come first on the form.
     page.goto(change_url(treatment))
     page.locator("#id_title").press("Enter")

@@ -321,8 +321,9 @@ def test_the_page_form_has_the_buttons_beside_the_query(editor_client, treatment
     tools = doc.cssselect(".field-pubmed_query .pubmed-tools input[type=submit]")
     assert [(button.get("value"), button.get("formaction")) for button in tools] == [
         ("Test query", change_url(treatment, "test-query")),
-        ("Refresh now", change_url(treatment, "refresh-now")),
+        ("Refresh now", None),  # without JavaScript: the page form's, saving its edits first
     ]
+    assert tools[1].get("data-pubmed-url") == change_url(treatment, "refresh-now")  # pubmed_tools.js's
     assert "/static/js/pubmed_tools.js" in html
     # Enter in a field saves a draft: the form's first submit button is a hidden Save draft.
     first = doc.cssselect("#treatmentpage_form input[type=submit]")[0]

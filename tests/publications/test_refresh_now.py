@@ -20,6 +20,8 @@ from publications import admin_tools, refresh
 from publications.models import PageListing, RefreshRun
 from tests.factories import PageListingFactory, PublicationFactory, TreatmentPageFactory
 from tests.publications.test_refresh import GUT_2017, INT_J_MOL_SCI, OTHERS, QUERY, SEASON
+from tests.treatments.editing import form_data
+from treatments import workflow
 from treatments.models import TreatmentPage
 
 pytestmark = pytest.mark.django_db
@@ -108,6 +110,19 @@ def test_refresh_now_runs_the_refresh_and_shows_its_outcome(ncbi, editor_client,
         PageListing.objects.filter(page=treatment).values_list("publication__pmid", flat=True)
     ) == sorted([INT_J_MOL_SCI, GUT_2017, SEASON])
     assert not refresh.is_queued(treatment.pk)  # the run started: the mark is gone
+
+
+def test_refresh_now_without_javascript_saves_the_edits_typed_before_it(ncbi, editor_client, treatment):
+    """It posted the page form to its own view, which ignored the form: the edits were lost unsaid."""
+    ncbi.set_search(QUERY, [INT_J_MOL_SCI])
+    doc = lxml.html.fromstring(editor_client.get(url(treatment, "change")).content)
+    button = doc.cssselect("#treatmentpage_form input[type=submit][value='Refresh now']")[0]
+    data = form_data(treatment, button.get("name"), description="<p>Typed before refreshing.</p>")
+    response = editor_client.post(button.get("formaction") or url(treatment, "change"), data, follow=True)
+    assert "Refreshed: 0 new, 2 dropped (PubMed found 1" in text(response.content.decode())
+    treatment.refresh_from_db()
+    assert workflow.working_content(treatment)["description"] == "<p>Typed before refreshing.</p>"
+    assert RefreshRun.objects.get(page=treatment).status == RefreshRun.Status.OK
 
 
 def test_refresh_now_never_starts_a_second_refresh_of_a_page(ncbi, editor_client, treatment):
