@@ -203,6 +203,11 @@ class PageWorkflowAdminMixin:
     change_form_template = "admin/treatments/treatmentpage/change_form.html"
     object_history_template = "admin/treatments/treatmentpage/history.html"
 
+    @property
+    def media(self):
+        """The guard that asks before a button outside the page form leaves unsaved edits behind."""
+        return super().media + forms.Media(js=["js/unsaved_changes.js"])
+
     # --- Saving through the workflow ------------------------------------------------------------
 
     def get_form(self, request, obj=None, **kwargs):
