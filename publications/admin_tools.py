@@ -84,7 +84,9 @@ def queue_refresh(page: TreatmentPage) -> str:
         marked = True
     if not marked:
         return "A refresh of this page is already queued."
-    tasks.refresh_page.delay(page.pk)  # in embedded mode Celery is eager: this runs it now
+    # After the commit: queued from a save (Refresh now without JavaScript), a worker could read the page
+    # before it. In embedded mode Celery is eager: this runs it then.
+    tasks.refresh_page.delay_on_commit(page.pk)
     return ""
 
 

@@ -24,7 +24,8 @@ from tests.treatments.editing import form_data
 from treatments import workflow
 from treatments.models import TreatmentPage
 
-pytestmark = pytest.mark.django_db
+# Committed as each request commits: Refresh now queues the refresh after the commit (delay_on_commit).
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)  # and the migrations' rows
 
 CHANGELIST = "/admin/treatments/treatmentpage/"
 STATUS = f"{CHANGELIST}refresh-status/"
@@ -314,3 +315,19 @@ def test_the_queued_mark_survives_an_unreachable_cache(ncbi, editor_client, trea
     after_it = editor_client.get(f"{STATUS}?page={treatment.pk}&after={run.pk}&format=json").json()
     assert after_it["pages"][0]["state"] == "lost"  # no run since, and no queued mark to be read
     assert json.dumps(answer.json())
+
+
+@pytest.mark.django_db  # not committed per request, so what waits for the commit can be seen waiting
+def test_refresh_now_from_the_page_form_waits_for_the_edits_to_commit(
+    ncbi, editor_client, treatment, django_capture_on_commit_callbacks
+):
+    """Queued inside the form's transaction, a worker could start before the edits were committed and
+    refresh the page as it was: the refresh is sent once they are."""
+    ncbi.set_search(QUERY, [INT_J_MOL_SCI])
+    data = form_data(treatment, "_refresh_now", description="<p>Typed before refreshing.</p>")
+    with django_capture_on_commit_callbacks() as at_commit:
+        editor_client.post(url(treatment, "change"), data)
+    assert not RefreshRun.objects.filter(page=treatment).exists()  # nothing ran, nor was sent, before
+    for callback in at_commit:
+        callback()
+    assert RefreshRun.objects.get(page=treatment).status == RefreshRun.Status.OK
