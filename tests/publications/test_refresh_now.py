@@ -13,7 +13,7 @@ import lxml.html
 import pytest
 from django.contrib.auth.models import User
 from django.core.cache import cache
-from django.test import Client
+from django.test import Client, TestCase
 from django.utils import timezone
 
 from publications import admin_tools, refresh
@@ -24,8 +24,7 @@ from tests.treatments.editing import form_data
 from treatments import workflow
 from treatments.models import TreatmentPage
 
-# Committed as each request commits: Refresh now queues the refresh after the commit (delay_on_commit).
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)  # and the migrations' rows
+pytestmark = pytest.mark.django_db
 
 CHANGELIST = "/admin/treatments/treatmentpage/"
 STATUS = f"{CHANGELIST}refresh-status/"
@@ -47,6 +46,23 @@ def _no_queued_marks():
 @pytest.fixture(autouse=True)
 def _refresh_in_process(celery_eager):
     """What the editor sees once the refresh ran; the queue itself is tested with real workers."""
+
+
+@pytest.fixture
+def editor_client(editor_client):
+    """The editor's client, each post followed by what its commit runs: Refresh now sends the refresh
+    at the commit (``delay_on_commit``), and a test's transaction never commits."""
+    post = editor_client.post
+
+    def post_and_commit(path, data=None, follow=False, **extra):
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            response = post(path, data, **extra)
+        while follow and response.status_code in (301, 302, 303):  # what the editor's browser loads next
+            response = editor_client.get(response["Location"])
+        return response
+
+    editor_client.post = post_and_commit
+    return editor_client
 
 
 @pytest.fixture
@@ -317,16 +333,17 @@ def test_the_queued_mark_survives_an_unreachable_cache(ncbi, editor_client, trea
     assert json.dumps(answer.json())
 
 
-@pytest.mark.django_db  # not committed per request, so what waits for the commit can be seen waiting
 def test_refresh_now_from_the_page_form_waits_for_the_edits_to_commit(
-    ncbi, editor_client, treatment, django_capture_on_commit_callbacks
+    ncbi, editor, treatment, django_capture_on_commit_callbacks
 ):
     """Queued inside the form's transaction, a worker could start before the edits were committed and
     refresh the page as it was: the refresh is sent once they are."""
     ncbi.set_search(QUERY, [INT_J_MOL_SCI])
     data = form_data(treatment, "_refresh_now", description="<p>Typed before refreshing.</p>")
+    client = Client()
+    client.force_login(editor)
     with django_capture_on_commit_callbacks() as at_commit:
-        editor_client.post(url(treatment, "change"), data)
+        client.post(url(treatment, "change"), data)
     assert not RefreshRun.objects.filter(page=treatment).exists()  # nothing ran, nor was sent, before
     for callback in at_commit:
         callback()
