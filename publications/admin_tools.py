@@ -185,12 +185,13 @@ def refresh_now_action(modeladmin, request, queryset):
     left = queryset.order_by("pk")[MAX_REFRESHES_AT_ONCE:]
     if names := [str(page) for page in left[:LEFT_NAMED]]:  # never silently: say who was left out
         more = left.count() - len(names)
-        them = "it" if len(names) == 1 and not more else "them"
+        listed = ", ".join(names) + (f" and {more} more" if more else "")
+        one = len(names) + more == 1
+        them = "it" if one else "them"
         modeladmin.message_user(
             request,
-            f"At most {MAX_REFRESHES_AT_ONCE} pages are refreshed at once: {', '.join(names)}"
-            f"{f' and {more} more' if more else ''} {'was' if them == 'it' else 'were'} not. "
-            f"Select {them} again to refresh {them}.",
+            f"At most {MAX_REFRESHES_AT_ONCE} pages are refreshed at once: {listed} "
+            f"{'was' if one else 'were'} not. Select {them} again to refresh {them}.",
             messages.WARNING,
         )
     if not pages:

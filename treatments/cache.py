@@ -571,7 +571,8 @@ def _wait_for_render(keys) -> Entry | None:
 def _serve(request, get_response, host: str):
     """A hit from the cache; else one render per URL at a time, the others served a stale copy or waiting."""
     keys = _keys(request, host)
-    entry, generations = _lookup(keys, recheck="x-edge-fetch" in request.headers)
+    meta = request.META  # not request.headers, which copies every header from META at first use
+    entry, generations = _lookup(keys, recheck="HTTP_X_EDGE_FETCH" in meta)
     if entry is not None and entry.is_fresh(generations):
         return _respond(request, entry, "HIT")
     cache, lock = _cache(), keys[0] + ":lock"

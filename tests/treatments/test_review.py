@@ -117,13 +117,18 @@ def test_the_review_due_filter_in_the_change_list(admin_client):
     assert {page.title for page in response.context["cl"].result_list} == {"never", "yesterday", "today"}
 
 
-def test_the_state_filter(rf):
-    now = timezone.now()
+def pages_in_each_state(now):
+    """A page in each state the list shows: draft, live, changed, and waiting to publish or unpublish."""
     TreatmentPageFactory(title="draft", published=False)
     TreatmentPageFactory(title="live")
     TreatmentPageFactory(title="changed", draft={"title": "changed"})
     TreatmentPageFactory(title="to publish", published=False, publish_at=now + timedelta(hours=1))
     TreatmentPageFactory(title="to unpublish", unpublish_at=now + timedelta(hours=1))
+
+
+def test_the_state_filter(rf):
+    now = timezone.now()
+    pages_in_each_state(now)
     TreatmentPageFactory(title="overdue", published=False, publish_at=now - timedelta(hours=1))
     TreatmentPageFactory(title="failed", published=False, publish_at=now, schedule_error="Scheduled...")
 
@@ -138,11 +143,7 @@ def test_each_page_is_under_the_one_state_filter_its_state_column_shows(rf, admi
     """A live page with only "Unpublish at" set said Published and was listed under both Published and
     Scheduled."""
     now = timezone.now()
-    TreatmentPageFactory(title="draft", published=False)
-    TreatmentPageFactory(title="live")
-    TreatmentPageFactory(title="changed", draft={"title": "changed"})
-    TreatmentPageFactory(title="to publish", published=False, publish_at=now + timedelta(hours=1))
-    TreatmentPageFactory(title="to unpublish", unpublish_at=now + timedelta(hours=1))
+    pages_in_each_state(now)
     TreatmentPageFactory(title="changed, to unpublish", draft={"title": "x"}, unpublish_at=now)
     TreatmentPageFactory(title="both", publish_at=now, unpublish_at=now + timedelta(days=1))
     TreatmentPageFactory(title="draft, to unpublish", published=False, unpublish_at=now)
